@@ -1,0 +1,3 @@
+"""vma-exporter: per-process memory map areas, memory and hugepages for Prometheus."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+"""One pass over the node: /proc and /sys in, an immutable Snapshot out.
+
+Reads, per process: stat (identity, comm, kernel thread?), status (memory, uid),
+maps (count, kinds, top object: one streaming read, the dominant cost) and, only
+for the processes that get per-process series, limits. Kernel threads and zombies
+are skipped (they have no address space). A process that vanishes or cannot be
+read becomes a counted outcome, never an exception: one misbehaving process
+never fails a scrape.
+"""
+
+import logging
+import threading
+import time
+
+from exporter.procfs import Denied, ParseError, ProcfsError, Vanished
+from exporter.procfs import cmdline as cmdline_file
+from exporter.procfs.hugepages import read_numa_pools, read_pools
+from exporter.procfs.limits import read_limits
+from exporter.procfs.maps import Classifier, read_maps
+from exporter.procfs.mountinfo import read_hugetlbfs_mounts
+from exporter.procfs.paths import Roots, list_pids
+from exporter.procfs.stat import CLK_TCK, read_boot_time, read_stat
+from exporter.procfs.status import read_status
+from exporter.procfs.sysctl import read_max_map_count
+from exporter.selection import aggregate_groups, choose_exported
+from exporter.snapshot import READ_ERROR_REASONS, ProcessSample, Snapshot
+from exporter.targets import Config, Matcher, ProcessFacts
+
+log = logging.getLogger(__name__)
+
+
+def reason_of(exc: ProcfsError) -> str:
+    if isinstance(exc, Vanished):
+        return "vanished"
+    if isinstance(exc, Denied):
+        return "permission"
+    if isinstance(exc, ParseError):
+        return "parse"
+    return "io"
+
+
+class Collector:
+    """Owns what lives across collections: the match cache and error totals.
+
+    ``collect()`` may be called from several threads; concurrent callers share
+    one in-flight pass and all get its Snapshot.
+    """
+
+    def __init__(self, roots: Roots, config: Config, timeout: float | None = None):
+        self.roots = roots
+        self.timeout = timeout
+        self._matcher = Matcher(config)
+        self._errors_total = dict.fromkeys(READ_ERROR_REASONS, 0)
+        self._lock = threading.Lock()
+        self._inflight: threading.Event | None = None
+        self._last: Snapshot | None = None
+
+    @property
+    def config(self) -> Config:
+        return self._matcher.config
+
+    def set_config(self, config: Config) -> None:
+        """Swap the targets config; the next pass uses it (match cache starts afresh)."""
+        self._matcher = Matcher(config)
+
+    def collect(self) -> Snapshot:
+        with self._lock:
+            event = self._inflight
+            leader = event is None
+            if leader:
+                event = self._inflight = threading.Event()
+        if not leader:
+            event.wait()
+            return self._last
+        try:
+            self._last = self._collect()
+        finally:
+            with self._lock:
+                self._inflight = None
+            event.set()
+        return self._last
+
+    def _collect(self) -> Snapshot:
+        start_wall, start = time.time(), time.monotonic()
+        deadline = start + self.timeout if self.timeout else None
+        roots, matcher = self.roots, self._matcher
+        errors = dict.fromkeys(READ_ERROR_REASONS, 0)
+        boot = _node_fact(read_boot_time, roots, 0.0)
+        classifier = Classifier(_node_fact(read_hugetlbfs_mounts, roots, []))
+        samples: list[ProcessSample] = []
+        live = set()
+        scanned, complete = 0, True
+        for pid in list_pids(roots):
+            if deadline and time.monotonic() > deadline:
+                complete = False
+                break
+            try:
+                stat = read_stat(roots, pid)
+                if stat.is_kernel_thread or stat.is_zombie:
+                    continue
+                scanned += 1
+                status = read_status(roots, pid)
+                facts = ProcessFacts(pid, stat.starttime_ticks, stat.comm, status.uid,
+                                     lambda pid=pid: cmdline_file.read_cmdline(roots, pid))
+                live.add(facts.key)
+                group = matcher.group_of(facts)
+                if group is None:
+                    continue
+                maps = None
+                try:
+                    maps = read_maps(roots, pid, classifier)
+                except Denied:
+                    errors["permission"] += 1  # still counted in its group, without map areas
+                if maps is not None and maps.areas == 0 and status.virtual:
+                    raise Vanished(f"{pid}: maps empty while status has memory (exiting)")
+            except ProcfsError as exc:
+                errors[reason_of(exc)] += 1
+                log.debug("pid %d: %s", pid, exc)
+                continue
+            samples.append(ProcessSample(
+                pid=pid, starttime_ticks=stat.starttime_ticks,
+                start_time_seconds=boot + stat.starttime_ticks / CLK_TCK,
+                comm=stat.comm, group=group, status=status, maps=maps,
+            ))
+        matcher.retain(live)
+        max_map_count = _node_fact(read_max_map_count, roots, None)
+        config = matcher.config
+        samples = choose_exported(samples, config.top_n, config.min_limit_ratio, max_map_count)
+        samples = [self._deepen(s, errors) if s.exported else s for s in samples]
+        for reason, n in errors.items():
+            self._errors_total[reason] += n
+        return Snapshot(
+            timestamp=start_wall,
+            duration_seconds=time.monotonic() - start,
+            max_map_count=max_map_count,
+            pools=tuple(_node_fact(read_pools, roots, [])),
+            numa_pools=tuple(_node_fact(read_numa_pools, roots, [])),
+            processes=tuple(samples),
+            groups=aggregate_groups(samples),
+            scanned=scanned,
+            read_errors_total=dict(self._errors_total),
+            read_errors=errors,
+            complete=complete,
+        )
+
+    def _deepen(self, sample: ProcessSample, errors: dict[str, int]) -> ProcessSample:
+        """Per-process extras, read only for the processes that are exported."""
+        from dataclasses import replace
+
+        try:
+            return replace(sample, limits=read_limits(self.roots, sample.pid))
+        except ProcfsError as exc:
+            errors[reason_of(exc)] += 1
+            return sample
+
+
+def _node_fact(reader, roots: Roots, default):
+    """A node-level file: its absence (no hugetlb, old kernel) is not a process error."""
+    try:
+        return reader(roots)
+    except (ProcfsError, OSError) as exc:
+        log.debug("%s: %s", reader.__name__, exc)
+        return default

@@ -1,0 +1,186 @@
+"""/proc/PID/maps: the kernel's count of map areas, by kind, and the busiest object.
+
+proc(5). One line per map area (VMA)::
+
+    start-end perms offset dev inode[ padding name]
+
+The kernel counts every line except x86-64's ``[vsyscall]`` gate area, which is
+not a VMA of the process (``mm->map_count`` does not include it).
+
+Speed is the point here: a process can hold a million areas and the kernel
+spends ~100 ns producing each line, so anything per line in Python would cost
+more than the kernel does. The file is read in large chunks (never held whole)
+and each chunk is handled by C-speed calls only: ``bytes.count`` for the line
+count and one ``re.findall`` that returns just the *named* lines' names, which
+a ``Counter`` tallies. Work per name happens once per *distinct* name.
+
+Why the regex is exact: the kernel ends the fixed fields with a space and then
+pads the name to a column with ``seq_pad(m, ' ')``, which writes at least one
+more space; so a name always follows two spaces, and no fixed field ever holds
+two spaces in a row (show_map_vma in fs/proc/task_mmu.c; since 3.x).
+Anonymous lines end in ``"0 \\n"``: a single space.
+"""
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+from exporter.procfs import translate
+from exporter.procfs.paths import Roots
+
+KINDS = ("anon", "heap", "stack", "file", "shm", "hugetlb", "special")
+
+CHUNK = 256 * 1024  # bytes per read(): few syscalls, bounded memory
+# Distinct names kept per process before the tally is folded; bounds memory on
+# a process that maps hundreds of thousands of distinct files.
+MAX_DISTINCT = 50_000
+
+_NAME = re.compile(rb"  ([^ \n][^\n]*)")
+_DELETED = b" (deleted)"
+_SHM_PREFIXES = (b"/dev/shm/", b"/SYSV", b"/memfd:", b"/dev/zero", b"[anon_shmem:")
+
+
+@dataclass(frozen=True)
+class MapsSummary:
+    areas: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+    deleted: int = 0
+    top_object: str | None = None
+    top_object_areas: int = 0
+
+
+class Classifier:
+    """Kind of a named area; knows the node's hugetlbfs mount points.
+
+    A MAP_HUGETLB anonymous area shows as ``/anon_hugepage (deleted)``; a file
+    on hugetlbfs shows its path, so the mount points (read per collection from
+    mountinfo) tell those apart from ordinary files.
+    """
+
+    def __init__(self, hugetlb_mounts: Iterable[str] = ()):
+        self._huge = tuple(m.rstrip("/").encode() + b"/" for m in hugetlb_mounts if m)
+        self._cache: dict[bytes, str] = {}
+
+    def kind(self, name: bytes) -> str:
+        kind = self._cache.get(name)
+        if kind is None:
+            kind = self._classify(name)
+            if len(self._cache) > 20_000:  # names are mostly shared libraries; keep it small
+                self._cache.clear()
+            self._cache[name] = kind
+        return kind
+
+    def _classify(self, name: bytes) -> str:
+        if name.startswith(b"["):
+            if name == b"[heap]":
+                return "heap"
+            if name.startswith(b"[stack"):
+                return "stack"
+            if name.startswith(b"[anon_shmem:"):
+                return "shm"
+            if name.startswith(b"[anon:"):
+                return "anon"
+            return "special"  # [vdso], [vvar], [uprobes], ...
+        if not name.startswith(b"/"):
+            return "special"  # anon_inode:[perf_event], socket:[...], dmabuf: ...
+        if name.startswith(b"/anon_hugepage") or (self._huge and name.startswith(self._huge)):
+            return "hugetlb"
+        if name.startswith(_SHM_PREFIXES):
+            return "shm"
+        return "file"
+
+
+def is_deleted_file(name: bytes, kind: str) -> bool:
+    """An area backed by a file unlinked from a filesystem (an old library, a
+    removed /dev/shm object). memfd, SysV, /dev/zero and /anon_hugepage objects
+    never had a name on disk and always read "(deleted)"; they are left out."""
+    if not name.endswith(_DELETED):
+        return False
+    if kind == "file":
+        return True
+    return kind == "shm" and name.startswith(b"/dev/shm/")
+
+
+def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None) -> MapsSummary:
+    """Summarize maps content given as consecutive chunks of bytes (pure)."""
+    classifier = classifier or Classifier()
+    lines = 0
+    names: Counter[bytes] = Counter()
+    folded: Counter[str] = Counter()  # kind counts of names folded out of `names`
+    folded_deleted = 0
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk if carry else chunk
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            lines += buf.count(b"\n", 0, cut)
+            names.update(_NAME.findall(buf, 0, cut))
+        carry = buf[cut:]
+        if len(names) > MAX_DISTINCT:
+            folded_deleted += _fold(names, folded, classifier)
+    if carry:  # a last line without newline (truncated file): still an area
+        lines += 1
+        names.update(_NAME.findall(carry))
+    return _finish(lines, names, folded, folded_deleted, classifier)
+
+
+def _fold(names: Counter, folded: Counter, classifier: Classifier) -> int:
+    """Move all but the busiest names into per-kind totals; return deleted areas moved."""
+    keep = dict(names.most_common(1000))
+    deleted = 0
+    for name, n in names.items():
+        if name not in keep:
+            kind = classifier.kind(name)
+            folded[kind] += n
+            deleted += n if is_deleted_file(name, kind) else 0
+    names.clear()
+    names.update(keep)
+    return deleted
+
+
+def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
+    by_kind = dict.fromkeys(KINDS, 0)
+    for kind, n in folded.items():
+        by_kind[kind] += n
+    vsyscall = names.pop(b"[vsyscall]", 0)
+    areas = lines - vsyscall
+    named = sum(folded.values())
+    top_name, top_n = None, 0
+    for name, n in names.items():
+        kind = classifier.kind(name)
+        by_kind[kind] += n
+        named += n
+        if is_deleted_file(name, kind):
+            deleted += n
+        # An object is something with a path; ties go to the smaller name so
+        # the label is stable from scrape to scrape.
+        if kind in ("file", "shm", "hugetlb") and (n > top_n or (n == top_n and name < top_name)):
+            top_name, top_n = name, n
+    by_kind["anon"] += areas - named
+    return MapsSummary(
+        areas=areas,
+        by_kind=by_kind,
+        deleted=deleted,
+        top_object=top_name.decode("utf-8", "backslashreplace") if top_name else None,
+        top_object_areas=top_n,
+    )
+
+
+def parse_maps(data: bytes, classifier: Classifier | None = None) -> MapsSummary:
+    """Summarize a whole maps file given as bytes (pure; for tests and tools)."""
+    return summarize((data,), classifier)
+
+
+def iter_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
+    """Yield a file's content in chunks, translating OS errors for the caller."""
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(size):
+                yield chunk
+    except OSError as exc:
+        raise translate(exc, path) from None
+
+
+def read_maps(roots: Roots, pid: int, classifier: Classifier | None = None) -> MapsSummary:
+    return summarize(iter_chunks(roots.pid(pid, "maps")), classifier)

@@ -1,0 +1,76 @@
+"""/proc/PID/stat: comm, state, parent, kernel-thread flag and start time.
+
+proc(5). The comm may hold spaces and parentheses, so split after the *last*
+``)`` (as client_python's process_collector does). Field numbers below are the
+1-based numbers of proc(5).
+"""
+
+import os
+from dataclasses import dataclass
+
+from exporter.procfs import ParseError, read_file
+from exporter.procfs.paths import Roots
+
+PF_KTHREAD = 0x00200000  # include/linux/sched.h: "I am a kernel thread"
+
+# Clock ticks per second for field 22 (starttime); sysconf is per machine, not per process.
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    comm: str
+    state: str
+    ppid: int
+    flags: int
+    num_threads: int
+    starttime_ticks: int
+
+    @property
+    def is_kernel_thread(self) -> bool:
+        return bool(self.flags & PF_KTHREAD)
+
+    @property
+    def is_zombie(self) -> bool:
+        return self.state in ("Z", "X")
+
+
+def parse_stat(data: bytes) -> ProcStat:
+    """Parse the bytes of /proc/PID/stat."""
+    open_ = data.find(b"(")
+    close = data.rfind(b")")
+    if open_ < 0 or close < open_:
+        raise ParseError("stat", "no '(comm)' field")
+    rest = data[close + 1 :].split()
+    if len(rest) < 20:  # starttime is field 22, i.e. rest[19]
+        raise ParseError("stat", f"{len(rest) + 2} fields, need at least 22 (truncated?)")
+    try:
+        return ProcStat(
+            comm=data[open_ + 1 : close].decode("utf-8", "replace"),
+            state=rest[0].decode("ascii", "replace"),
+            ppid=int(rest[1]),
+            flags=int(rest[6]),
+            num_threads=int(rest[17]),
+            starttime_ticks=int(rest[19]),
+        )
+    except ValueError as exc:
+        raise ParseError("stat", f"non-numeric field: {exc}") from None
+
+
+def read_stat(roots: Roots, pid: int) -> ProcStat:
+    return parse_stat(read_file(roots.pid(pid, "stat")))
+
+
+def parse_boot_time(data: bytes) -> float:
+    """Seconds since the epoch at boot: the ``btime`` line of /proc/stat."""
+    for line in data.splitlines():
+        if line.startswith(b"btime "):
+            try:
+                return float(line.split()[1])
+            except (IndexError, ValueError):
+                break
+    raise ParseError("/proc/stat", "no valid btime line")
+
+
+def read_boot_time(roots: Roots) -> float:
+    return parse_boot_time(read_file(roots.proc("stat")))

@@ -1,0 +1,66 @@
+"""/proc/PID/status: VIRT, RES, SHR, hugetlb and VmData in one read.
+
+proc(5). Values are in kB and returned here in bytes. top's SHR is
+RssFile + RssShmem (psutil's caution: statm's "shared" counts only file pages).
+Fields an old kernel lacks are ``None``: RssFile/RssShmem came in 4.5,
+HugetlbPages in 4.4. Kernel threads and zombies have no Vm* lines at all.
+"""
+
+from dataclasses import dataclass
+
+from exporter.procfs import ParseError, read_file
+from exporter.procfs.paths import Roots
+
+_FIELDS = {
+    b"VmSize": "virtual",
+    b"VmRSS": "resident",
+    b"RssFile": "rss_file",
+    b"RssShmem": "rss_shmem",
+    b"HugetlbPages": "hugetlb",
+    b"VmData": "data",
+}
+
+
+@dataclass(frozen=True)
+class ProcStatus:
+    virtual: int | None = None
+    resident: int | None = None
+    rss_file: int | None = None
+    rss_shmem: int | None = None
+    hugetlb: int | None = None
+    data: int | None = None
+    uid: int | None = None  # effective uid, for the {{.Username}} template
+
+    @property
+    def shared(self) -> int | None:
+        """top's SHR: file-backed plus shmem resident pages."""
+        if self.rss_file is None and self.rss_shmem is None:
+            return None
+        return (self.rss_file or 0) + (self.rss_shmem or 0)
+
+
+def parse_status(data: bytes) -> ProcStatus:
+    """Parse the bytes of /proc/PID/status; only the memory lines and Uid are kept."""
+    values: dict[str, int] = {}
+    for line in data.split(b"\n"):
+        key, sep, rest = line.partition(b":")
+        if key == b"Uid":  # real, effective, saved, filesystem
+            ids = rest.split()
+            if len(ids) >= 2 and ids[1].isdigit():
+                values["uid"] = int(ids[1])
+            continue
+        name = _FIELDS.get(key)
+        if name is None or not sep:
+            continue
+        parts = rest.split()
+        if len(parts) != 2 or parts[1] != b"kB":
+            raise ParseError("status", f"{key.decode()}: expected '<n> kB', got {rest.strip()!r}")
+        try:
+            values[name] = int(parts[0]) * 1024
+        except ValueError:
+            raise ParseError("status", f"{key.decode()}: not a number: {parts[0]!r}") from None
+    return ProcStatus(**values)
+
+
+def read_status(roots: Roots, pid: int) -> ProcStatus:
+    return parse_status(read_file(roots.pid(pid, "status")))

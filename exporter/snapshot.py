@@ -1,0 +1,73 @@
+"""The result of one collection: plain, immutable data, no /proc and no metrics.
+
+collect.py builds it; metrics.py and the CLI views read it.
+"""
+
+from dataclasses import dataclass, field
+
+from exporter.procfs.hugepages import HugePool
+from exporter.procfs.limits import Limits
+from exporter.procfs.maps import MapsSummary
+from exporter.procfs.status import ProcStatus
+
+READ_ERROR_REASONS = ("permission", "vanished", "parse", "io")
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One watched process. ``maps`` is None when its maps could not be read."""
+
+    pid: int
+    starttime_ticks: int
+    start_time_seconds: float
+    comm: str
+    group: str
+    status: ProcStatus
+    maps: MapsSummary | None
+    limits: Limits | None = None  # read only for exported processes
+    exported: bool = False  # gets per-process series
+    container_id: str = ""
+    pod_uid: str = ""
+
+    @property
+    def map_areas(self) -> int | None:
+        return self.maps.areas if self.maps else None
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        """(pid, start time): pids are reused, this pair is not."""
+        return (self.pid, self.starttime_ticks)
+
+
+@dataclass(frozen=True)
+class GroupSample:
+    """Aggregates over every member of a group, exported or not."""
+
+    name: str
+    processes: int
+    map_areas_max: int
+    map_areas_sum: int
+    virtual_bytes: int
+    resident_bytes: int
+    hugetlb_bytes: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    timestamp: float
+    duration_seconds: float
+    max_map_count: int | None
+    pools: tuple[HugePool, ...]
+    numa_pools: tuple[HugePool, ...]
+    processes: tuple[ProcessSample, ...]  # every watched process, most map areas first
+    groups: tuple[GroupSample, ...]
+    scanned: int  # processes examined (kernel threads and zombies excluded)
+    # Cumulative since start, per reason in READ_ERROR_REASONS.
+    read_errors_total: dict[str, int] = field(default_factory=dict)
+    # Errors of this collection only, for logs and tools.
+    read_errors: dict[str, int] = field(default_factory=dict)
+    complete: bool = True  # False when --collect.timeout cut the pass short
+
+    @property
+    def exported(self) -> tuple[ProcessSample, ...]:
+        return tuple(p for p in self.processes if p.exported)

@@ -1,0 +1,22 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from helpers import workload  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def workload_bin() -> str:
+    return workload.build()
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root (reserves hugepages or changes sysctls)")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)

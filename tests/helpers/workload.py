@@ -1,0 +1,84 @@
+"""Start the C workload (helpers/workload.c) and wait until its map areas are in place.
+
+The binary is compiled once per test session with the system C compiler.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(HERE, "workload.c")
+BIN_DIR = os.path.join(HERE, "bin")
+BINARY = os.path.join(BIN_DIR, "workload")
+
+
+def build() -> str:
+    """Compile workload.c if the binary is missing or older than the source."""
+    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= os.path.getmtime(SOURCE):
+        return BINARY
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise RuntimeError("no C compiler: scripts/test.sh installs gcc")
+    os.makedirs(BIN_DIR, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=BIN_DIR)
+    os.close(fd)
+    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, SOURCE, "-lrt"], check=True)
+    os.replace(tmp, BINARY)  # atomic: parallel sessions never run a half-written binary
+    return BINARY
+
+
+class Workload:
+    """A running workload process; use as a context manager."""
+
+    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None):
+        self.args = [build(), *map(str, args)]
+        self.timeout = timeout
+        self.preexec_fn = preexec_fn
+        self.proc: subprocess.Popen | None = None
+        self.detail = ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def start(self) -> "Workload":
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, preexec_fn=self.preexec_fn)
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(self.timeout)
+        first = line[0].strip() if line else ""
+        if not first.startswith("ready "):
+            self.stop()
+            raise RuntimeError(f"workload {self.args[1:]} did not get ready: {first or 'timeout'}")
+        self.detail = first.split(" ", 2)[2] if first.count(" ") >= 2 else ""
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        if self.proc and self.proc.stdout:
+            self.proc.stdout.close()
+        if self.args[1] in ("shm", "leak"):  # the shm object outlives the process: remove it
+            try:
+                os.unlink("/dev/shm/" + self.args[2].lstrip("/"))
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "Workload":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def kernel_map_areas(pid: int) -> int:
+    """The kernel's count, read the plain way: lines of maps less [vsyscall]."""
+    with open(f"/proc/{pid}/maps", "rb") as f:
+        lines = f.read().splitlines()
+    return sum(1 for line in lines if not line.endswith(b"[vsyscall]"))
