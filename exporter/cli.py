@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="path under which to expose metrics (default: %(default)s)")
     p.add_argument("--collect.timeout", dest="collect_timeout", type=float, default=None, metavar="SECONDS",
                    help="stop one collection after this long and serve what it has (default: no limit)")
+    p.add_argument("--textfile.output", dest="textfile", metavar="PATH",
+                   help="collect once, write the exposition atomically to PATH (for node_exporter's "
+                        "textfile collector, e.g. /var/lib/node_exporter/textfile/vma.prom) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"exporter.commands.{name}").register(sub, add_common)
@@ -63,6 +66,18 @@ def load_or_exit(path: str | None):
         sys.exit(2)
 
 
+def write_textfile_or_fail(registry, path: str) -> int:
+    from exporter.textfile import write_textfile
+
+    try:
+        size = write_textfile(registry, path)
+    except OSError as exc:
+        print(f"vma-exporter: --textfile.output: cannot write {path}: {exc}", file=sys.stderr)
+        return 1
+    log.info("wrote %d bytes to %s", size, path)
+    return 0
+
+
 def run_daemon(args) -> int:
     from exporter import server
 
@@ -75,6 +90,8 @@ def run_daemon(args) -> int:
     collector = Collector(Roots(args.procfs, args.sysfs), config, timeout=args.collect_timeout)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(collector))
+    if args.textfile:
+        return write_textfile_or_fail(registry, args.textfile)
     handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source)
     try:
         httpd = server.start(address, handlers)
