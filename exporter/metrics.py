@@ -41,7 +41,9 @@ _PROCESS = {
 _GROUP = {
     "vma_group_processes": "Watched processes in the group.",
     "vma_group_map_areas_max": "Map areas of the group's process with the most.",
-    "vma_group_map_areas_sum": "Map areas summed over the group's processes.",
+    # Not "..._sum": that suffix belongs to summaries and histograms (promtool check metrics
+    # rejects it on a gauge); the other group gauges are sums without a suffix too.
+    "vma_group_map_areas": "Map areas summed over the group's processes.",
     "vma_group_virtual_bytes": "Virtual memory summed over the group's processes.",
     "vma_group_resident_bytes": "Resident memory summed over the group's processes.",
     "vma_group_hugetlb_bytes": "hugetlbfs memory summed over the group's processes.",
