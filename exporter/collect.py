@@ -54,6 +54,7 @@ class Collector:
         self._lock = threading.Lock()
         self._inflight: threading.Event | None = None
         self._last: Snapshot | None = None
+        self._sequence = 0
 
     @property
     def config(self) -> Config:
@@ -129,6 +130,7 @@ class Collector:
         samples = [self._deepen(s, errors) if s.exported else s for s in samples]
         for reason, n in errors.items():
             self._errors_total[reason] += n
+        self._sequence += 1
         return Snapshot(
             timestamp=start_wall,
             duration_seconds=time.monotonic() - start,
@@ -141,6 +143,7 @@ class Collector:
             read_errors_total=dict(self._errors_total),
             read_errors=errors,
             complete=complete,
+            sequence=self._sequence,
         )
 
     def _deepen(self, sample: ProcessSample, errors: dict[str, int]) -> ProcessSample:

@@ -130,6 +130,9 @@ def self_families(snap: Snapshot, extra=()):
     yield GaugeMetricFamily("vma_exporter_collection_complete",
                             "1 if the last collection covered every process, 0 if --collect.timeout cut it short.",
                             value=1 if snap.complete else 0)
+    yield CounterMetricFamily("vma_exporter_collections",
+                              "Passes over /proc since start; concurrent scrapes share one pass.",
+                              value=snap.sequence)
     errors = CounterMetricFamily("vma_exporter_read_errors", "Process files that could not be read, by reason.",
                                  labels=["reason"])
     for reason in READ_ERROR_REASONS:

@@ -67,6 +67,7 @@ class Snapshot:
     # Errors of this collection only, for logs and tools.
     read_errors: dict[str, int] = field(default_factory=dict)
     complete: bool = True  # False when --collect.timeout cut the pass short
+    sequence: int = 0  # collections completed since start, this one included
 
     @property
     def exported(self) -> tuple[ProcessSample, ...]:

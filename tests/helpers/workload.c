@@ -1,8 +1,9 @@
 /* workload: a process with a known number of map areas, for the tests.
  *
- *   workload areas N            N single-page anonymous areas (alternating
+ *   workload areas N [ARG...]   N single-page anonymous areas (alternating
  *                               PROT_READ / PROT_READ|PROT_WRITE), inside a
- *                               PROT_NONE guard page on each side (N + 2 areas).
+ *                               PROT_NONE guard page on each side (N + 2 areas);
+ *                               extra ARGs are ignored (tests put "secrets" in argv).
  *   workload shm NAME N         map one POSIX shm object N times (N areas, one object)
  *   workload leak NAME RATE     map one shm object RATE times a second, never unmap
  *   workload at-limit           map 2 * vm.max_map_count pages, then munmap every
@@ -80,7 +81,7 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (argc < 2) { fprintf(stderr, "usage: see the comment at the top of workload.c\n"); return 2; }
     const char *mode = argv[1];
-    if (!strcmp(mode, "areas") && argc == 3) {
+    if (!strcmp(mode, "areas") && argc >= 3) {
         make_areas(atol(argv[2]));
     } else if (!strcmp(mode, "shm") && argc == 4) {
         int fd = open_shm(argv[2]);
