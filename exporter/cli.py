@@ -6,9 +6,9 @@ Flags follow node_exporter's names so fleet tooling carries over.
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
-import threading
 
 from prometheus_client import CollectorRegistry
 
@@ -16,7 +16,10 @@ from exporter import __version__, logs
 from exporter.collect import Collector
 from exporter.commands import COMMANDS
 from exporter.metrics import SnapshotCollector
-from exporter.procfs.paths import Roots
+from exporter.procfs import ProcfsError
+from exporter.procfs.paths import Roots, list_pids
+from exporter.procfs.stat import read_stat
+from exporter.procfs.status import read_status
 from exporter.targets import ConfigError, load_config
 
 DEFAULT_PORT = 9979
@@ -36,6 +39,22 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="log level (default: %(default)s)")
 
 
+def seconds(text: str) -> float:
+    """A positive duration: seconds as a number, or Go's form as other exporters take it (10s, 500ms)."""
+    from exporter.webconfig import WebConfigError, parse_duration
+
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            value = parse_duration(text, "duration")
+        except WebConfigError:
+            raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 5s, 500ms, 2.5)") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vma-exporter",
@@ -47,8 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to serve metrics on (default: %(default)s)")
     p.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH",
                    help="path under which to expose metrics (default: %(default)s)")
-    p.add_argument("--collect.timeout", dest="collect_timeout", type=float, default=None, metavar="SECONDS",
-                   help="stop one collection after this long and serve what it has (default: no limit)")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
+                   help="TLS and basic auth config in exporter-toolkit's format (as node_exporter's); "
+                        "reloaded with SIGHUP and POST /-/reload")
+    p.add_argument("--collect.timeout", dest="collect_timeout", type=seconds, default=None, metavar="DURATION",
+                   help="stop one collection after this long (e.g. 5s, 500ms, 2.5) and serve what it has, "
+                        "marked by vma_exporter_collection_complete 0 (default: no limit)")
     p.add_argument("--textfile.output", dest="textfile", metavar="PATH",
                    help="collect once, write the exposition atomically to PATH (for node_exporter's "
                         "textfile collector, e.g. /var/lib/node_exporter/textfile/vma.prom) and exit")
@@ -80,6 +103,8 @@ def write_textfile_or_fail(registry, path: str) -> int:
 
 def run_daemon(args) -> int:
     from exporter import server
+    from exporter.reload import Reloader, WebState, wait_for_signals
+    from exporter.webconfig import WebConfigError, load_web_config
 
     config = load_or_exit(args.config_file)
     try:
@@ -87,26 +112,80 @@ def run_daemon(args) -> int:
     except ValueError as exc:
         print(f"vma-exporter: {exc}", file=sys.stderr)
         return 2
-    collector = Collector(Roots(args.procfs, args.sysfs), config, timeout=args.collect_timeout)
+    web = None
+    if args.web_config_file and not args.textfile:
+        try:
+            web = load_web_config(args.web_config_file)
+        except WebConfigError as exc:
+            print(f"vma-exporter: --web.config.file: {exc}", file=sys.stderr)
+            return 2
+    roots = Roots(args.procfs, args.sysfs)
+    collector = Collector(roots, config, timeout=args.collect_timeout)
+    web_state = WebState(web)
+    reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(collector))
+    registry.register(SnapshotCollector(collector, extra=reloader.families))
     if args.textfile:
         return write_textfile_or_fail(registry, args.textfile)
-    handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source)
+    log_maps_access(roots)
+    handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source,
+                               reload=reloader.reload, web=web_state)
     try:
-        httpd = server.start(address, handlers)
+        httpd = server.start(address, handlers, tls=web is not None and web.tls)
     except OSError as exc:
         print(f"vma-exporter: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 1
-    log.info("listening on %s (version %s, config %s)", args.listen, __version__, config.source)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    log.info("shutting down")
+    log.info("listening on %s (version %s, config %s, TLS %s, basic auth %s)", args.listen, __version__,
+             config.source, "on" if web and web.tls else "off", "on" if web and web.auth else "off")
+    signum = wait_for_signals(reloader)
+    log.info("shutting down (%s)", signal.Signals(signum).name if signum else "stop")
     httpd.shutdown()
     httpd.server_close()
     return 0
+
+
+def log_maps_access(roots: Roots) -> None:
+    """Say once, at start, whether other users' maps are readable, and what would make them so.
+
+    /proc/PID/maps needs ptrace read access (ptrace_may_access, PTRACE_MODE_READ):
+    the same user, or CAP_SYS_PTRACE. status and statm do not, so without it the
+    exporter still counts every process but not its map areas.
+    """
+    probe = probe_maps_access(roots)
+    if probe is None:
+        log.debug("no process of another user visible to probe maps access")
+    elif probe[0]:
+        log.info("maps of other users' processes are readable (probed pid %d)", probe[1])
+    else:
+        log.warning(
+            "cannot read the maps of other users' processes (pid %d, uid %d: permission denied): they are "
+            "counted under vma_exporter_read_errors_total{reason=\"permission\"} without map areas; grant "
+            "CAP_SYS_PTRACE to read every process (systemd: AmbientCapabilities=CAP_SYS_PTRACE, Kubernetes: "
+            "securityContext.capabilities.add: [SYS_PTRACE])", probe[1], probe[2])
+
+
+def probe_maps_access(roots: Roots) -> tuple[bool, int, int] | None:
+    """(readable, pid, uid) for the first live user-space process of another user, or None."""
+    me = os.geteuid()
+    for pid in list_pids(roots):
+        try:
+            stat = read_stat(roots, pid)
+            if stat.is_kernel_thread or stat.is_zombie:
+                continue  # no mm: their maps read empty for anyone
+            uid = read_status(roots, pid).uid
+        except ProcfsError:
+            continue
+        if uid is None or uid == me:
+            continue
+        try:
+            with open(roots.pid(pid, "maps"), "rb", buffering=0) as f:
+                f.read(1)
+        except PermissionError:
+            return False, pid, uid
+        except OSError:
+            continue  # exited meanwhile: try the next one
+        return True, pid, uid
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,15 +1,29 @@
-"""HTTP: /metrics, the landing page, health endpoints, /-/reload.
+"""HTTP: /metrics, the landing page, health endpoints, POST /-/reload.
 
-The standard library's threading HTTP server: each scrape gets a thread, and
-collect.Collector makes concurrent scrapes share one pass over /proc. TLS and
-basic auth plug in through ``wrap_socket`` and ``authorize`` (see webconfig).
+The standard library's threading HTTP server: each connection gets a thread,
+and collect.Collector makes concurrent scrapes share one pass over /proc.
+
+Hardening, because the port is reachable by whoever is on the network:
+
+- The TLS handshake runs in the connection's own thread, never in the accept
+  loop: a client that connects and stays silent would otherwise stall every
+  other scrape. It has HANDSHAKE_TIMEOUT seconds to finish.
+- At most MAX_CONNECTIONS connections are served at once (each holds a
+  thread); more are closed at accept. An idle keep-alive connection is closed
+  after IDLE_TIMEOUT seconds.
+- TLS, basic auth, extra headers and the rate limit come from the *current*
+  web config (``web()``), so a reload applies them to the next connection or
+  request without a restart.
 """
 
 import gzip
 import html
 import logging
 import socket
+import ssl
+import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -17,8 +31,14 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
+
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 120.0  # above Prometheus's longest usual scrape interval, so keep-alive works
+MAX_CONNECTIONS = 64
+MAX_BODY = 64 * 1024  # POST bodies are not used; read and drop at most this much
 
 LANDING = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>vma-exporter</title></head>
@@ -32,6 +52,8 @@ LANDING = """<!DOCTYPE html>
 <p>Config: <code>{config}</code></p>
 </body></html>
 """
+
+_NO_WEB = WebConfig()
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
@@ -49,18 +71,20 @@ class Handlers:
     def __init__(self, registry: CollectorRegistry, telemetry_path: str = "/metrics",
                  config_source: Callable[[], str] = lambda: "",
                  reload: Callable[[], tuple[bool, str]] | None = None,
-                 authorize: Callable[[str | None], bool] | None = None):
+                 web: Callable[[], WebConfig | None] = lambda: None):
         self.registry = registry
         self.telemetry_path = telemetry_path
         self.config_source = config_source
         self.reload = reload
-        self.authorize = authorize
+        self.web = web
 
 
 def make_handler(h: Handlers):
     class Handler(BaseHTTPRequestHandler):
         server_version = f"vma-exporter/{__version__}"
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT  # applied to the socket by StreamRequestHandler.setup()
+        _web = _NO_WEB
 
         def log_message(self, fmt, *args):  # route the stdlib's access log to debug
             log.debug("%s %s", self.address_string(), fmt % args)
@@ -69,20 +93,26 @@ def make_handler(h: Handlers):
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
+            for k, v in (*self._web.headers, *headers):
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _authorized(self) -> bool:
-            if h.authorize is None or h.authorize(self.headers.get("Authorization")):
+        def _admit(self) -> bool:
+            """Rate limit, then basic auth, as exporter-toolkit orders them."""
+            self._web = h.web() or _NO_WEB
+            if self._web.rate_limit is not None and not self._web.rate_limit.allow():
+                self._send(429, b"Too Many Requests\n")
+                return False
+            if self._web.auth is None or self._web.auth.check(self.headers.get("Authorization")):
                 return True
+            log.debug("%s: basic auth failed", self.address_string())
             self._send(401, b"Unauthorized\n", headers=[("WWW-Authenticate", 'Basic realm="vma-exporter"')])
             return False
 
         def do_GET(self):
-            if not self._authorized():
+            if not self._admit():
                 return
             path = self.path.split("?", 1)[0]
             if path == h.telemetry_path:
@@ -93,17 +123,31 @@ def make_handler(h: Handlers):
                 return self._send(200, page.encode(), "text/html; charset=utf-8")
             if path in ("/-/healthy", "/-/ready"):
                 return self._send(200, b"OK\n")
+            if path == "/-/reload":
+                return self._send(405, b"Method Not Allowed: use POST\n", headers=[("Allow", "POST")])
             self._send(404, b"Not Found\n")
 
         do_HEAD = do_GET
 
         def do_POST(self):
-            if not self._authorized():
+            self._drain_body()
+            if not self._admit():
                 return
             if self.path.split("?", 1)[0] != "/-/reload" or h.reload is None:
-                return self._send(404 if h.reload else 405, b"Not Found\n")
+                return self._send(404, b"Not Found\n")
             ok, message = h.reload()
             self._send(200 if ok else 500, (message + "\n").encode())
+
+        def _drain_body(self):
+            """Consume a request body so the next keep-alive request starts clean."""
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY or self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # cannot find the end of it safely: close after replying
+            elif length:
+                self.rfile.read(length)
 
         def _metrics(self):
             encoder, ctype = choose_encoder(self.headers.get("Accept"))
@@ -124,14 +168,20 @@ def make_handler(h: Handlers):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], handler, wrap_socket=None):
+    def __init__(self, address: tuple[str, int], handler, web: Callable[[], WebConfig | None] = lambda: None,
+                 tls: bool = False, max_connections: int = MAX_CONNECTIONS):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         if host == "":  # ':port' listens on every interface, IPv6 and IPv4 where the kernel allows
             self.address_family = socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET
             address = ("::" if socket.has_ipv6 else "0.0.0.0", address[1])
-        self._wrap = wrap_socket
+        self.web = web
+        self.tls = tls  # fixed for the life of the listener; the context may change on reload
+        self._max = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._warned = -1e9
         super().__init__(address, handler)
 
     def server_bind(self):
@@ -139,14 +189,60 @@ class Server(ThreadingHTTPServer):
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
 
-    def get_request(self):
-        conn, addr = super().get_request()
-        if self._wrap is not None:
-            conn = self._wrap(conn)
-        return conn, addr
+    def process_request(self, request, client_address):
+        """In the accept loop: only a cheap admission check, then a thread."""
+        if not self._slots.acquire(blocking=False):
+            now = time.monotonic()
+            if now - self._warned > 60:  # a flood must not flood the log too
+                self._warned = now
+                log.warning("%d connections open: closing new ones (from %s)", self._max, client_address[0])
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            if self.tls:
+                request = self._handshake(request, client_address)
+                if request is None:
+                    return
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def _handshake(self, sock: socket.socket, client_address) -> ssl.SSLSocket | None:
+        web = self.web()
+        try:
+            sock.settimeout(HANDSHAKE_TIMEOUT)
+            tls_sock = web.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        except (OSError, ValueError) as exc:
+            log.debug("%s: cannot start TLS: %s", client_address[0], exc)
+            self.shutdown_request(sock)
+            return None
+        try:
+            tls_sock.do_handshake()
+            if not web.san_allowed(tls_sock.getpeercert()):
+                raise ssl.SSLError("client certificate has none of client_allowed_sans")
+        except (OSError, ValueError) as exc:  # plain HTTP to a TLS port, no or bad certificate, timeout
+            log.debug("%s: TLS handshake failed: %s", client_address[0], exc)
+            self.shutdown_request(tls_sock)
+            return None
+        return tls_sock
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up or times out is not the exporter's error: debug only.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            log.debug("%s: connection error: %s", client_address[0], exc)
+        else:
+            log.error("%s: error serving the request", client_address[0], exc_info=True)
 
 
-def start(address: tuple[str, int], handlers: Handlers, wrap_socket=None) -> Server:
-    server = Server(address, make_handler(handlers), wrap_socket)
+def start(address: tuple[str, int], handlers: Handlers, tls: bool = False) -> Server:
+    server = Server(address, make_handler(handlers), handlers.web, tls)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

@@ -1,0 +1,106 @@
+"""Hot reload (SIGHUP, POST /-/reload) and the daemon's signal handling.
+
+A reload reads the targets config (``--config.file``) and the web config
+(``--web.config.file``) again. Both are validated before either is applied: an
+invalid file is refused with its reason logged, and the old configs keep
+serving. The outcome is exported the way Prometheus exports its own reloads:
+``vma_exporter_config_last_reload_successful`` and
+``vma_exporter_config_last_reload_success_timestamp_seconds``.
+"""
+
+import logging
+import signal
+import threading
+import time
+from typing import Callable
+
+from prometheus_client.core import GaugeMetricFamily
+
+from exporter.targets import ConfigError, load_config
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+
+log = logging.getLogger(__name__)
+
+
+class WebState:
+    """The current web config; the server reads it per connection and per request."""
+
+    def __init__(self, config: WebConfig | None):
+        self.current = config  # one attribute: swapping it is atomic
+
+    def __call__(self) -> WebConfig | None:
+        return self.current
+
+
+class Reloader:
+    def __init__(self, collector, config_path: str | None, web_path: str | None = None,
+                 web_state: WebState | None = None, clock: Callable[[], float] = time.time):
+        self.collector = collector
+        self.config_path = config_path
+        self.web_path = web_path
+        self.web_state = web_state
+        self._clock = clock
+        self._lock = threading.Lock()  # one reload at a time: SIGHUP and HTTP may race
+        self.successful = True  # the start-up load succeeded, or we would not be running
+        self.success_timestamp = clock()
+
+    def reload(self) -> tuple[bool, str]:
+        """Load and apply both configs; return (ok, message) for the HTTP reply."""
+        with self._lock:
+            try:
+                config = load_config(self.config_path)
+                web = load_web_config(self.web_path) if self.web_path else None
+                old_web = self.web_state.current if self.web_state else None
+                if old_web is not None and web is not None and web.tls != old_web.tls:
+                    raise WebConfigError(f"{self.web_path}: switching between TLS and plain HTTP needs a restart")
+            except (ConfigError, WebConfigError) as exc:
+                self.successful = False
+                log.error("reload failed, keeping the running config: %s", exc)
+                return False, f"reload failed, keeping the running config: {exc}"
+            old = self.collector.config
+            # The same text keeps the match cache warm; a reload storm then costs only YAML parsing.
+            if (config.text, config.source) != (old.text, old.source):
+                self.collector.set_config(config)
+            if self.web_state is not None and web is not None:
+                self.web_state.current = web
+            self.successful = True
+            self.success_timestamp = self._clock()
+        log.info("reloaded config %s%s", config.source, f" and web config {self.web_path}" if web else "")
+        return True, "config reloaded"
+
+    def families(self):
+        """Extra families for metrics.SnapshotCollector(extra=...)."""
+        yield GaugeMetricFamily("vma_exporter_config_last_reload_successful",
+                                "1 if the last config reload (start, SIGHUP or POST /-/reload) succeeded, else 0.",
+                                value=1 if self.successful else 0)
+        yield GaugeMetricFamily("vma_exporter_config_last_reload_success_timestamp_seconds",
+                                "Time of the last successful config load, seconds since the Unix epoch.",
+                                value=self.success_timestamp)
+
+
+def wait_for_signals(reloader: Reloader) -> int:
+    """Block the main thread: SIGHUP reloads, SIGTERM and SIGINT return (then shut down).
+
+    Signal handlers only set events: a reload takes a lock, and a handler that
+    interrupts the main thread while it holds that lock would deadlock. The
+    reload itself runs in its own thread.
+    """
+    stop, hup = threading.Event(), threading.Event()
+    stopped_by: list[int] = []
+
+    def on_stop(signum, _frame):
+        stopped_by.append(signum)
+        stop.set()
+
+    def reload_loop():
+        while True:
+            hup.wait()
+            hup.clear()
+            reloader.reload()
+
+    threading.Thread(target=reload_loop, name="reload", daemon=True).start()
+    signal.signal(signal.SIGHUP, lambda *_: hup.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_stop)
+    stop.wait()
+    return stopped_by[0] if stopped_by else 0
