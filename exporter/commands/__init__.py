@@ -1,7 +1,7 @@
 """Subcommands of ``vma-exporter`` besides the daemon (diagnosis on the node).
 
-Each module in COMMANDS has ``register(subparsers)`` adding its parser with
-``func=run`` set, and ``run(args) -> int`` (the exit code).
+Each module in COMMANDS has ``register(subparsers, add_common)`` adding its
+parser with ``func=run`` set, and ``run(args) -> int`` (the exit code).
 """
 
-COMMANDS: list[str] = []  # module names under exporter.commands, e.g. "top"
+COMMANDS: list[str] = ["top", "diff", "snapshot", "check"]  # modules under exporter.commands

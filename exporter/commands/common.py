@@ -1,0 +1,133 @@
+"""What the diagnosis commands share: flag types, roots, config, and errors
+about one process worded for the person at the terminal.
+
+Reads /proc/PID/stat (identity: comm, start time, kernel thread?) and
+/proc/PID/maps (whole, for a snapshot) through the exporter's own readers.
+
+Exit codes, the same for every command: 0 fine, 1 a check failed or the
+process is missing or unreadable (a fact about the node, not a typo), 2 bad
+usage (argparse, a bad config file, a bad value).
+"""
+
+import argparse
+import functools
+import os
+import sys
+
+from exporter.procfs import Denied, ProcfsError, Vanished
+from exporter.procfs.maps import iter_chunks
+from exporter.procfs.paths import Roots
+from exporter.procfs.stat import ProcStat, read_stat
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+PTRACE_HINT = (
+    "reading another process's map areas needs ptrace read access: run as root with "
+    "CAP_SYS_PTRACE (in a container: add the SYS_PTRACE capability), or as the process's own user; "
+    "a process that is not dumpable or runs in another user namespace can refuse even root")
+
+
+class CommandError(Exception):
+    """A failure to report as ``vma-exporter COMMAND: message`` with an exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_FAIL):
+        super().__init__(message)
+        self.code = code
+
+
+def pid_arg(text: str) -> int:
+    """argparse type: a process id (a positive integer)."""
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a process id: {text!r} (want a positive integer)")
+    return int(text)
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
+def add_output_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the output: auto = only on a terminal and without NO_COLOR (default: auto)")
+
+
+def roots_of(args) -> Roots:
+    return Roots(args.procfs, args.sysfs)
+
+
+def load_config_or_fail(args):
+    """The targets config of --config.file (or the embedded default); a bad file is bad usage."""
+    from exporter.targets import ConfigError, load_config
+
+    try:
+        return load_config(args.config_file)
+    except ConfigError as exc:
+        raise CommandError(f"config error: {exc}", EXIT_USAGE) from None
+
+
+def process_error(exc: ProcfsError, roots: Roots, pid: int, path: str) -> CommandError:
+    """Word a reader error about one process for a person."""
+    if isinstance(exc, Vanished):
+        if not os.path.exists(roots.proc(pid)):
+            return CommandError(f"no process with pid {pid} ({roots.proc(pid)} does not exist)")
+        return CommandError(f"pid {pid} exited while {path} was read")
+    if isinstance(exc, Denied):
+        return CommandError(f"pid {pid}: cannot read {path}: permission denied; {PTRACE_HINT}")
+    return CommandError(f"pid {pid}: cannot read {path}: {exc}")
+
+
+def identify(roots: Roots, pid: int) -> ProcStat:
+    """The process's stat (comm, start time); an error if it is missing or has no memory."""
+    try:
+        stat = read_stat(roots, pid)
+    except ProcfsError as exc:
+        raise process_error(exc, roots, pid, roots.pid(pid, "stat")) from None
+    if stat.is_kernel_thread:
+        raise CommandError(f"pid {pid} ({stat.comm}) is a kernel thread: it has no map areas")
+    if stat.is_zombie:
+        raise CommandError(f"pid {pid} ({stat.comm}) is a zombie: it has no map areas any more")
+    return stat
+
+
+def read_maps_bytes(roots: Roots, pid: int) -> bytes:
+    """The whole maps file, as the kernel wrote it (for snapshot and diff)."""
+    path = roots.pid(pid, "maps")
+    try:
+        return b"".join(iter_chunks(path))
+    except ProcfsError as exc:
+        raise process_error(exc, roots, pid, path) from None
+
+
+def guarded(name: str):
+    """Decorate a command's run(): CommandError becomes a message and an exit
+    code; a closed pipe (``| head``) ends quietly, the way other tools do."""
+
+    def wrap(run):
+        @functools.wraps(run)
+        def inner(args) -> int:
+            try:
+                return run(args)
+            except CommandError as exc:
+                print(f"vma-exporter {name}: {exc}", file=sys.stderr)
+                return exc.code
+            except BrokenPipeError:
+                # Python would complain again when it flushes stdout at exit.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return EXIT_OK
+
+        return inner
+
+    return wrap
