@@ -1,8 +1,12 @@
 """One pass over the node: /proc and /sys in, an immutable Snapshot out.
 
-Reads, per process: stat (identity, comm, kernel thread?), status (memory, uid),
-maps (count, kinds, top object: one streaming read, the dominant cost) and, only
-for the processes that get per-process series, limits. Kernel threads and zombies
+Reads, per process: stat (identity, comm, kernel thread?), status (memory, uid)
+and maps (one streaming read, the dominant cost). Only the processes that get
+per-process series need maps' breakdown (kinds, top object) and limits; which
+ones those are is known only at the end of the pass, so the pass predicts them
+from the previous collection (the biggest processes stay the biggest) and
+parses their maps in the same read. A process that newly enters the exported
+set has its maps read a second time; in steady state none does. Kernel threads and zombies
 are skipped (they have no address space). A process that vanishes or cannot be
 read becomes a counted outcome, never an exception: one misbehaving process
 never fails a scrape.
@@ -11,12 +15,13 @@ never fails a scrape.
 import logging
 import threading
 import time
+from dataclasses import replace
 
 from exporter.procfs import Denied, ParseError, ProcfsError, Vanished
 from exporter.procfs import cmdline as cmdline_file
 from exporter.procfs.hugepages import read_numa_pools, read_pools
 from exporter.procfs.limits import read_limits
-from exporter.procfs.maps import Classifier, read_maps
+from exporter.procfs.maps import Classifier, read_map_count, read_maps
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots, list_pids
 from exporter.procfs.stat import CLK_TCK, read_boot_time, read_stat
@@ -55,6 +60,8 @@ class Collector:
         self._inflight: threading.Event | None = None
         self._last: Snapshot | None = None
         self._sequence = 0
+        self._detailed: set[tuple[int, int]] = set()  # (pid, start) exported last time
+        self.detail_all = False  # CLI views want the breakdown for every process
 
     @property
     def config(self) -> Config:
@@ -109,7 +116,10 @@ class Collector:
                     continue
                 maps = None
                 try:
-                    maps = read_maps(roots, pid, classifier)
+                    if self.detail_all or (pid, stat.starttime_ticks) in self._detailed:
+                        maps = read_maps(roots, pid, classifier)
+                    else:
+                        maps = read_map_count(roots, pid)
                 except Denied:
                     errors["permission"] += 1  # still counted in its group, without map areas
                 if maps is not None and maps.areas == 0 and status.virtual:
@@ -127,7 +137,8 @@ class Collector:
         max_map_count = _node_fact(read_max_map_count, roots, None)
         config = matcher.config
         samples = choose_exported(samples, config.top_n, config.min_limit_ratio, max_map_count)
-        samples = [self._deepen(s, errors) if s.exported else s for s in samples]
+        samples = [self._deepen(s, errors, classifier) if s.exported else s for s in samples]
+        self._detailed = {s.identity for s in samples if s.exported}
         for reason, n in errors.items():
             self._errors_total[reason] += n
         self._sequence += 1
@@ -146,13 +157,14 @@ class Collector:
             sequence=self._sequence,
         )
 
-    def _deepen(self, sample: ProcessSample, errors: dict[str, int]) -> ProcessSample:
+    def _deepen(self, sample: ProcessSample, errors: dict[str, int], classifier) -> ProcessSample:
         """Per-process extras, read only for the processes that are exported."""
-        from dataclasses import replace
-
         try:
+            if not sample.maps.detailed:  # newly exported: not predicted, read maps again
+                sample = replace(sample, maps=read_maps(self.roots, sample.pid, classifier))
             return replace(sample, limits=read_limits(self.roots, sample.pid))
         except ProcfsError as exc:
+            # Exported with what we have: the count was read; kinds and limits are left out.
             errors[reason_of(exc)] += 1
             return sample
 

@@ -90,15 +90,15 @@ def process_families(snap: Snapshot):
             ("vma_process_shared_bytes", st.shared),
             ("vma_process_hugetlb_bytes", st.hugetlb),
             ("vma_process_start_time_seconds", p.start_time_seconds),
-            ("vma_process_deleted_map_areas", p.maps.deleted),
+            ("vma_process_deleted_map_areas", p.maps.deleted if p.maps.detailed else None),
         ):
             if value is not None:  # a field an old kernel lacks is left out, not faked as 0
                 fam[name].add_metric(labels, value)
         if p.limits is not None:
             fam["vma_process_rlimit_data_bytes"].add_metric(labels, p.limits.data)
             fam["vma_process_rlimit_as_bytes"].add_metric(labels, p.limits.address_space)
-        for kind in KINDS:
-            fam["vma_process_map_areas_by_kind"].add_metric(labels + [kind], p.maps.by_kind.get(kind, 0))
+        for kind in KINDS if p.maps.detailed else ():  # not detailed: the process vanished mid-way
+            fam["vma_process_map_areas_by_kind"].add_metric(labels + [kind], p.maps.by_kind[kind])
         if p.maps.top_object:
             fam["vma_process_top_object_map_areas"].add_metric(
                 labels + [_label(p.maps.top_object)], p.maps.top_object_areas)

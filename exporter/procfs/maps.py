@@ -36,18 +36,28 @@ CHUNK = 256 * 1024  # bytes per read(): few syscalls, bounded memory
 # a process that maps hundreds of thousands of distinct files.
 MAX_DISTINCT = 50_000
 
-_NAME = re.compile(rb"  ([^ \n][^\n]*)")
+# The literal two-space prefix lets the regex engine skip through anonymous lines
+# at memchr-like speed (3x faster than "  +(...)"); the rest of the padding stays
+# in the match and is stripped once per distinct name in _finish.
+_NAME = re.compile(rb"  ( *[^ \n][^\n]*)")
 _DELETED = b" (deleted)"
+_OBJECT_KINDS = ("file", "shm", "hugetlb")  # kinds with a path: candidates for the top object
 _SHM_PREFIXES = (b"/dev/shm/", b"/SYSV", b"/memfd:", b"/dev/zero", b"[anon_shmem:")
 
 
 @dataclass(frozen=True)
 class MapsSummary:
+    """The count, and (when ``detailed``) the breakdown by kind and the top object."""
+
     areas: int
     by_kind: dict[str, int] = field(default_factory=dict)
     deleted: int = 0
     top_object: str | None = None
     top_object_areas: int = 0
+
+    @property
+    def detailed(self) -> bool:
+        return bool(self.by_kind)
 
 
 class Classifier:
@@ -60,16 +70,21 @@ class Classifier:
 
     def __init__(self, hugetlb_mounts: Iterable[str] = ()):
         self._huge = tuple(m.rstrip("/").encode() + b"/" for m in hugetlb_mounts if m)
-        self._cache: dict[bytes, str] = {}
+        self._cache: dict[bytes, tuple[str, bool, bool]] = {}
 
     def kind(self, name: bytes) -> str:
-        kind = self._cache.get(name)
-        if kind is None:
+        return self.info(name)[0]
+
+    def info(self, name: bytes) -> tuple[str, bool, bool]:
+        """(kind, backed by a deleted file, is an object) for a name; cached."""
+        info = self._cache.get(name)
+        if info is None:
             kind = self._classify(name)
+            info = (kind, is_deleted_file(name, kind), kind in _OBJECT_KINDS)
             if len(self._cache) > 20_000:  # names are mostly shared libraries; keep it small
                 self._cache.clear()
-            self._cache[name] = kind
-        return kind
+            self._cache[name] = info
+        return info
 
     def _classify(self, name: bytes) -> str:
         if name.startswith(b"["):
@@ -127,35 +142,46 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None) -> 
 
 def _fold(names: Counter, folded: Counter, classifier: Classifier) -> int:
     """Move all but the busiest names into per-kind totals; return deleted areas moved."""
+    names_ = _strip_padding(names)
+    names.clear()
+    names.update(names_)
     keep = dict(names.most_common(1000))
     deleted = 0
     for name, n in names.items():
         if name not in keep:
-            kind = classifier.kind(name)
+            kind, is_deleted, _ = classifier.info(name)
             folded[kind] += n
-            deleted += n if is_deleted_file(name, kind) else 0
+            deleted += n if is_deleted else 0
     names.clear()
     names.update(keep)
     return deleted
 
 
+def _strip_padding(names: Counter) -> Counter:
+    """Merge names that differ only in padding (short and long addresses pad differently)."""
+    merged: Counter[bytes] = Counter()
+    for name, n in names.items():
+        merged[name.lstrip(b" ")] += n
+    return merged
+
+
 def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
+    names = _strip_padding(names)
     by_kind = dict.fromkeys(KINDS, 0)
     for kind, n in folded.items():
         by_kind[kind] += n
     vsyscall = names.pop(b"[vsyscall]", 0)
     areas = lines - vsyscall
-    named = sum(folded.values())
+    named = sum(folded.values()) + sum(names.values())
     top_name, top_n = None, 0
-    for name, n in names.items():
-        kind = classifier.kind(name)
+    info = classifier.info
+    for name, n in names.items():  # once per distinct name, not per line
+        kind, is_deleted, is_object = info(name)
         by_kind[kind] += n
-        named += n
-        if is_deleted_file(name, kind):
+        if is_deleted:
             deleted += n
-        # An object is something with a path; ties go to the smaller name so
-        # the label is stable from scrape to scrape.
-        if kind in ("file", "shm", "hugetlb") and (n > top_n or (n == top_n and name < top_name)):
+        # Ties go to the smaller name so the label is stable from scrape to scrape.
+        if is_object and (n > top_n or (n == top_n and name < top_name)):
             top_name, top_n = name, n
     by_kind["anon"] += areas - named
     return MapsSummary(
@@ -165,6 +191,21 @@ def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
         top_object=top_name.decode("utf-8", "backslashreplace") if top_name else None,
         top_object_areas=top_n,
     )
+
+
+def count_areas(chunks: Iterable[bytes]) -> int:
+    """Only the kernel's count: lines less the [vsyscall] gate line (pure).
+
+    The cheap path for processes that get no per-process series: two C calls
+    per chunk. The gate area has the highest address, so it is the last line.
+    """
+    lines, tail = 0, b""
+    for chunk in chunks:
+        lines += chunk.count(b"\n")
+        tail = (tail + chunk)[-16:]
+    if tail and not tail.endswith(b"\n"):
+        lines += 1  # a truncated last line is still an area
+    return lines - 1 if tail.rstrip(b"\n").endswith(b"[vsyscall]") else lines
 
 
 def parse_maps(data: bytes, classifier: Classifier | None = None) -> MapsSummary:
@@ -184,3 +225,8 @@ def iter_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
 
 def read_maps(roots: Roots, pid: int, classifier: Classifier | None = None) -> MapsSummary:
     return summarize(iter_chunks(roots.pid(pid, "maps")), classifier)
+
+
+def read_map_count(roots: Roots, pid: int) -> MapsSummary:
+    """The count alone, as a summary that is not ``detailed``."""
+    return MapsSummary(areas=count_areas(iter_chunks(roots.pid(pid, "maps"))))

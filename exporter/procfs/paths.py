@@ -17,7 +17,8 @@ class Roots:
         return os.path.join(self.procfs, *map(str, parts))
 
     def pid(self, pid: int, name: str) -> str:
-        return os.path.join(self.procfs, str(pid), name)
+        # Called several times per process per scrape: a plain f-string, not os.path.join.
+        return f"{self.procfs}/{pid}/{name}"
 
     def sys(self, *parts: object) -> str:
         return os.path.join(self.sysfs, *map(str, parts))

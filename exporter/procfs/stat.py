@@ -41,7 +41,8 @@ def parse_stat(data: bytes) -> ProcStat:
     close = data.rfind(b")")
     if open_ < 0 or close < open_:
         raise ParseError("stat", "no '(comm)' field")
-    rest = data[close + 1 :].split()
+    # Only the first 20 fields after comm are needed; leave the other ~30 unsplit.
+    rest = data[close + 1 :].split(None, 20)
     if len(rest) < 20:  # starttime is field 22, i.e. rest[19]
         raise ParseError("stat", f"{len(rest) + 2} fields, need at least 22 (truncated?)")
     try:
