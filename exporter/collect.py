@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from exporter.procfs import Denied, ParseError, ProcfsError, Vanished
 from exporter.procfs import cmdline as cmdline_file
+from exporter.procfs.cgroup import read_cgroup
 from exporter.procfs.hugepages import read_numa_pools, read_pools
 from exporter.procfs.limits import read_limits
 from exporter.procfs.maps import Classifier, read_map_count, read_maps
@@ -158,11 +159,13 @@ class Collector:
         )
 
     def _deepen(self, sample: ProcessSample, errors: dict[str, int], classifier) -> ProcessSample:
-        """Per-process extras, read only for the processes that are exported."""
+        """Per-process extras (breakdown, limits, pod identity), only for exported processes."""
         try:
             if not sample.maps.detailed:  # newly exported: not predicted, read maps again
                 sample = replace(sample, maps=read_maps(self.roots, sample.pid, classifier))
-            return replace(sample, limits=read_limits(self.roots, sample.pid))
+            sample = replace(sample, limits=read_limits(self.roots, sample.pid))
+            ident = read_cgroup(self.roots, sample.pid)
+            return replace(sample, container_id=ident.container_id, pod_uid=ident.pod_uid)
         except ProcfsError as exc:
             # Exported with what we have: the count was read; kinds and limits are left out.
             errors[reason_of(exc)] += 1
