@@ -19,7 +19,7 @@ from exporter.commands.common import CommandError, identify, process_error
 from exporter.commands.verdict import ERROR, FAIL, OK, WARN, Result
 from exporter.procfs import ProcfsError
 from exporter.procfs.limits import read_limits
-from exporter.procfs.maps import read_maps
+from exporter.procfs.maps import read_map_count
 from exporter.procfs.meminfo import OVERCOMMIT_NEVER, MemInfo, read_meminfo, read_overcommit_memory
 from exporter.procfs.paths import Roots
 from exporter.procfs.status import read_status
@@ -117,7 +117,7 @@ def check_process(roots: Roots, pid: int, warn_ratio: float) -> list[Result]:
     scope = f"pid {pid} ({stat.comm})"
     results = []
     try:
-        count = read_maps(roots, pid).areas
+        count = read_map_count(roots, pid).areas
     except ProcfsError as exc:
         results.append(Result(scope, "map areas", ERROR, "-",
                               str(process_error(exc, roots, pid, roots.pid(pid, "maps")))))

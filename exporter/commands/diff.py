@@ -16,10 +16,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from exporter.commands import fmt
-from exporter.commands.areas import Area
-from exporter.commands.common import (CommandError, EXIT_USAGE, add_output_flags, guarded, pid_arg,
-                                      positive_float, positive_int, roots_of)
+from exporter.commands.common import (
+    EXIT_USAGE,
+    CommandError,
+    add_common_flags,
+    add_output_flags,
+    guarded,
+    pid_arg,
+    positive_float,
+    positive_int,
+    roots_of,
+)
 from exporter.commands.snapshot import MapsSnapshot, load, take
+from exporter.procfs.maps import Area
 
 ANON = "[anon]"  # the object of areas without a name
 
@@ -219,7 +228,7 @@ def register(subparsers, add_common) -> None:
                     "saved snapshot (--from FILE) and PID now; or of two saved snapshots "
                     "(--from FILE --to FILE). Snapshots come from `vma-exporter snapshot PID > FILE`; "
                     "a plain copy of /proc/PID/maps works too.")
-    add_common(p)
+    add_common_flags(p, add_common)
     p.add_argument("pid", type=pid_arg, nargs="?", metavar="PID")
     p.add_argument("--interval", type=positive_float, default=5.0, metavar="SECONDS",
                    help="seconds between the two reads of PID (default: %(default)s)")

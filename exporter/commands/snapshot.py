@@ -21,11 +21,17 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from exporter.commands.common import (CommandError, guarded, identify, pid_arg, read_maps_bytes,
-                                      roots_of)
-from exporter.commands.areas import Area, parse_areas
+from exporter.commands.common import (
+    CommandError,
+    add_common_flags,
+    guarded,
+    identify,
+    pid_arg,
+    read_maps_bytes,
+    roots_of,
+)
 from exporter.procfs import ParseError, ProcfsError
-from exporter.procfs.maps import Classifier
+from exporter.procfs.maps import Area, Classifier, parse_areas
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots
 from exporter.procfs.sysctl import read_max_map_count
@@ -120,7 +126,7 @@ def register(subparsers, add_common) -> None:
         "snapshot", help="save a process's map areas to compare later with diff",
         description="Write the map areas of PID (its /proc/PID/maps, after a header line naming the "
                     "process and the time) to stdout or --output, for `vma-exporter diff --from FILE`.")
-    add_common(p)
+    add_common_flags(p, add_common)
     p.add_argument("pid", type=pid_arg, metavar="PID")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=run)

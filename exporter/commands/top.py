@@ -17,8 +17,15 @@ import time
 
 from exporter.collect import Collector
 from exporter.commands import fmt
-from exporter.commands.common import (add_output_flags, guarded, load_config_or_fail, positive_float,
-                                      positive_int, roots_of)
+from exporter.commands.common import (
+    add_common_flags,
+    add_output_flags,
+    guarded,
+    load_config_or_fail,
+    positive_float,
+    positive_int,
+    roots_of,
+)
 from exporter.snapshot import ProcessSample, Snapshot
 
 # Shares of max_map_count that colour the %MAX column: the daemon's default
@@ -143,7 +150,7 @@ def register(subparsers, add_common) -> None:
         description="List the watched processes of the node, most map areas first, with their share of "
                     "vm.max_map_count, VIRT/RES/SHR, hugetlb memory and the backing object mapped in the "
                     "most areas. The header shows the limit and the hugepage pools.")
-    add_common(p)
+    add_common_flags(p, add_common)
     p.add_argument("-n", "--limit", type=positive_int, metavar="N",
                    help="show only the first N processes (default: all watched)")
     p.add_argument("--watch", type=positive_float, metavar="SECONDS",
@@ -157,6 +164,7 @@ def register(subparsers, add_common) -> None:
 @guarded("top")
 def run(args) -> int:
     collector = Collector(roots_of(args), load_config_or_fail(args))
+    collector.detail_all = True  # the top object of every process, not only the exported ones
     style = fmt.Style(fmt.use_colour(args.color, sys.stdout))
     if not args.watch:
         snap = collector.collect()
