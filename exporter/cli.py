@@ -103,7 +103,7 @@ def write_textfile_or_fail(registry, path: str) -> int:
 
 def run_daemon(args) -> int:
     from exporter import server
-    from exporter.reload import Reloader, WebState, wait_for_signals
+    from exporter.reload import Reloader, WebState, block_signals, wait_for_signals
     from exporter.webconfig import WebConfigError, load_web_config
 
     config = load_or_exit(args.config_file)
@@ -130,6 +130,7 @@ def run_daemon(args) -> int:
     log_maps_access(roots)
     handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source,
                                reload=reloader.reload, web=web_state)
+    block_signals()  # before the first thread starts
     try:
         httpd = server.start(address, handlers, tls=web is not None and web.tls)
     except OSError as exc:
@@ -138,7 +139,7 @@ def run_daemon(args) -> int:
     log.info("listening on %s (version %s, config %s, TLS %s, basic auth %s)", args.listen, __version__,
              config.source, "on" if web and web.tls else "off", "on" if web and web.auth else "off")
     signum = wait_for_signals(reloader)
-    log.info("shutting down (%s)", signal.Signals(signum).name if signum else "stop")
+    log.info("shutting down (%s)", signal.Signals(signum).name)
     httpd.shutdown()
     httpd.server_close()
     return 0

@@ -78,29 +78,24 @@ class Reloader:
                                 value=self.success_timestamp)
 
 
-def wait_for_signals(reloader: Reloader) -> int:
-    """Block the main thread: SIGHUP reloads, SIGTERM and SIGINT return (then shut down).
+SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
 
-    Signal handlers only set events: a reload takes a lock, and a handler that
-    interrupts the main thread while it holds that lock would deadlock. The
-    reload itself runs in its own thread.
+
+def block_signals() -> None:
+    """Call before any thread starts: every thread inherits the mask, so the
+    signals stay pending until wait_for_signals() takes them in the main thread.
+
+    Handlers would not do: the kernel delivers a process signal to any thread
+    that does not block it, and a main thread blocked in a lock (Event.wait)
+    is then never woken to run the Python handler; SIGTERM would hang.
     """
-    stop, hup = threading.Event(), threading.Event()
-    stopped_by: list[int] = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
-    def on_stop(signum, _frame):
-        stopped_by.append(signum)
-        stop.set()
 
-    def reload_loop():
-        while True:
-            hup.wait()
-            hup.clear()
-            reloader.reload()
-
-    threading.Thread(target=reload_loop, name="reload", daemon=True).start()
-    signal.signal(signal.SIGHUP, lambda *_: hup.set())
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_stop)
-    stop.wait()
-    return stopped_by[0] if stopped_by else 0
+def wait_for_signals(reloader: Reloader) -> int:
+    """Serve signals in the main thread: SIGHUP reloads; SIGTERM or SIGINT is returned."""
+    while True:
+        signum = signal.sigwait(SIGNALS)
+        if signum != signal.SIGHUP:
+            return signum
+        reloader.reload()
