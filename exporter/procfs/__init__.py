@@ -7,6 +7,7 @@ as :class:`Vanished` so the caller decides what that means.
 """
 
 import errno
+import os
 
 
 class ProcfsError(Exception):
@@ -46,15 +47,32 @@ def translate(exc: OSError, path: str) -> ProcfsError:
     return ReadFailed(f"{path}: {exc.strerror or exc}")
 
 
-def read_file(path: str, limit: int = 1 << 20) -> bytes:
-    """Read a small /proc or /sys file whole, in one go (stat sizes lie).
+SMALL = 1 << 16  # every per-process file but maps fits in one read of this size
 
-    Unbuffered: a proc file is generated per read() call, and a second read
-    past the first buffer would see a newer state of the process.
+
+def read_file(path: str, limit: int = 1 << 22) -> bytes:
+    """Read a /proc or /sys file whole (stat sizes lie), at most *limit* bytes.
+
+    os.open/os.read, not open(): no buffer object, and a 64 KiB first read
+    rather than a huge one (a 1 MiB read buffer costs more than the kernel
+    spends writing /proc/PID/status). A full first read means a large file
+    (mountinfo on a busy node): read on until EOF or the limit.
     """
     try:
-        with open(path, "rb", buffering=0) as f:
-            data = f.read(limit)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise translate(exc, path) from None
+    try:
+        data = os.read(fd, SMALL)
+        if len(data) == SMALL:
+            parts = [data]
+            total = len(data)
+            while total < limit and (more := os.read(fd, SMALL)):
+                parts.append(more)
+                total += len(more)
+            data = b"".join(parts)
+    except OSError as exc:
+        raise translate(exc, path) from None
+    finally:
+        os.close(fd)
     return data
