@@ -11,8 +11,10 @@ import re
 
 from vma_mixin import alerts, config, recording
 
-RECORDING_GROUP = "vma-exporter.rules"
-ALERTING_GROUP = "vma-exporter.alerts"
+# One group: Prometheus evaluates the rules of a group in order, at one timestamp, so the
+# alerts read the ratios recorded in the same evaluation. Separate groups run on their own
+# tickers in no fixed order, and an alert could read a ratio one interval old.
+GROUP = "vma-exporter"
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -33,10 +35,7 @@ def groups(for_cap: str | None = None) -> list[dict]:
     end-to-end test runs the real expressions and thresholds with for-durations of
     seconds instead of minutes.
     """
-    out = [
-        {"name": RECORDING_GROUP, "rules": recording.rules()},
-        {"name": ALERTING_GROUP, "rules": alerts.rules()},
-    ]
+    out = [{"name": GROUP, "rules": recording.rules() + alerts.rules()}]
     if config.GROUP_INTERVAL:
         for g in out:
             g["interval"] = config.GROUP_INTERVAL

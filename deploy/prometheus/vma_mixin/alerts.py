@@ -156,11 +156,14 @@ def exporter() -> list[dict]:
               "vma-exporter on {{ $labels.instance }} was denied {{ $value | humanize }} reads of process "
               f"files in the last {c.READ_ERRORS_WINDOW}: without CAP_SYS_PTRACE (or root) it cannot read "
               "/proc/PID/maps of other users' processes, which then go uncounted."),
-        alert("VmaExporterCollectionIncomplete", f"vma_exporter_collection_complete{sel()} == 0\n",
+        # The value is the last collection's duration: the figure to compare with the timeout.
+        alert("VmaExporterCollectionIncomplete",
+              f"vma_exporter_scrape_duration_seconds{sel()}\n  and\nvma_exporter_collection_complete{sel()} == 0\n",
               c.INCOMPLETE_FOR, "info",
               "vma-exporter collections are cut short by --collect.timeout.",
-              "vma-exporter on {{ $labels.instance }} stops its collections at --collect.timeout before "
-              "it has read every process: the processes it did not reach are missing."),
+              "vma-exporter on {{ $labels.instance }} stops its collections at --collect.timeout (the last "
+              "took {{ $value | humanizeDuration }}) before it has read every process: the processes it did "
+              "not reach are missing."),
     ]
 
 

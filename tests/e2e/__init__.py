@@ -1,0 +1,1 @@
+"""Helpers of the monitoring tests: the generator, a real Prometheus, dashboard queries."""
