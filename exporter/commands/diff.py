@@ -55,10 +55,6 @@ class Change:
         return self.bytes_after - self.bytes_before
 
 
-def _key(a: Area) -> tuple:
-    return (a.start, a.end, a.perms, a.offset, a.dev, a.inode, a.name)
-
-
 def compare(before: list[Area], after: list[Area]) -> list[Change]:
     """Groups whose areas differ, most grown first and most shrunk last."""
     groups: dict[tuple[str, str], Change] = {}
@@ -79,15 +75,15 @@ def compare(before: list[Area], after: list[Area]) -> list[Change]:
         g.bytes_after += a.size
     # An area is "the same" when every field of its line is; a split or an
     # mprotect shows as one area gone and two (or one) new ones.
-    old, new = Counter(map(_key, before)), Counter(map(_key, after))
+    old, new = Counter(before), Counter(after)
     for a in after:
-        if old[_key(a)] > 0:
-            old[_key(a)] -= 1
+        if old[a] > 0:
+            old[a] -= 1
         else:
             group(a).added.append(a)
     for a in before:
-        if new[_key(a)] > 0:
-            new[_key(a)] -= 1
+        if new[a] > 0:
+            new[a] -= 1
         else:
             group(a).removed.append(a)
     changed = [g for g in groups.values() if g.added or g.removed]
