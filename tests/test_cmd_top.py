@@ -208,3 +208,12 @@ def test_top_colours_only_on_a_terminal_and_honours_no_color(no_color, expect_co
     assert ("\x1b[" in out) == expect_colour
     piped = cli("top", *ROOTS, env=env).stdout
     assert "4242" in piped and "\x1b[" not in piped
+
+
+def test_top_watch_redraws_in_place_on_a_terminal():
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["TERM"] = "xterm"
+    out = _run_on_pty(["top", *ROOTS, "--watch", "0.05", "--count", "2"], env)
+    # Each refresh homes the cursor and clears the screen, then draws one frame.
+    assert out.count("\x1b[H\x1b[2J") == 2
+    assert out.count("refresh 1,") == 1 and out.count("refresh 2,") == 1
