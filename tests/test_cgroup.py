@@ -197,6 +197,31 @@ def test_real_process_in_kubelet_systemd_layout_cgroup_v2(workload_bin):
 
 
 @pytest.mark.root
+def test_exported_series_carry_the_pod_identity(workload_bin, tmp_path):
+    """End to end: the exporter labels a real process in a pod's cgroup with its container and pod."""
+    tree = CgroupTree(_mount_or_skip(""))
+    uid, cid = str(uuid.uuid4()), os.urandom(32).hex()
+    leaf = tree.make(f"vma-test-{os.getpid()}-e2e/kubepods.slice/kubepods-pod{uid.replace('-', '_')}.slice/"
+                     f"crio-{cid}.scope")
+    config, out = tmp_path / "config.yaml", tmp_path / "vma.prom"
+    config.write_text("process_names:\n  - name: podded\n    comm: [vmapodded]\n")
+    w = Workload("areas", 10, preexec_fn=_join(leaf))
+    os.symlink(w.args[0], tmp_path / "vmapodded")  # comm is the name exec'd: only this process matches
+    w.args[0] = str(tmp_path / "vmapodded")
+    try:
+        with w:
+            run = subprocess.run([sys.executable, "-m", "exporter", f"--config.file={config}",
+                                  f"--textfile.output={out}"], cwd=REPO, capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run.stderr
+    finally:
+        tree.remove()
+    series = [line for line in out.read_text().splitlines() if line.startswith("vma_process_map_areas{")]
+    assert len(series) == 1, series
+    assert f'pid="{w.pid}"' in series[0]
+    assert f'container_id="{cid}"' in series[0] and f'pod_uid="{uid}"' in series[0]
+
+
+@pytest.mark.root
 def test_real_process_in_kubelet_cgroupfs_layout_cgroup_v1(workload_bin):
     mounts = _cgroup_mounts()
     key = next((k for k in ("pids", "memory", "name=systemd") if k in mounts), None)

@@ -141,7 +141,7 @@ def run_build_stage(root: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
+def image():
     """The image's install steps in a fresh root (world-readable: other uids run it too)."""
     root = tempfile.mkdtemp(prefix="vma-image-")
     os.chmod(root, 0o755)
