@@ -8,13 +8,14 @@ Every summary must be the same however the file is cut into chunks.
 
 import itertools
 import os
+from collections import Counter
 
 import pytest
 
 from exporter.procfs import Vanished
 from exporter.procfs.maps import (
-    KINDS, MAX_DISTINCT, Classifier, count_areas, iter_chunks, parse_maps, read_map_count, read_maps,
-    summarize,
+    KINDS, MAX_DISTINCT, Classifier, count_areas, iter_chunks, parse_areas, parse_maps, read_map_count,
+    read_maps, summarize,
 )
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots
@@ -376,3 +377,24 @@ def test_folding_still_leaves_out_the_vsyscall_gate():
     s = parse_maps(data, classifier())
     assert s.areas == MAX_DISTINCT + 1 == count_areas([data])
     assert s.by_kind == kinds(file=MAX_DISTINCT + 1)
+
+
+# --- the per-area parser (vma-exporter diff) agrees with the summary ---------------------------
+
+@pytest.mark.parametrize("pid", PIDS)
+def test_per_area_parser_agrees_with_the_summary(pid):
+    data = maps_bytes(pid)
+    whole = parse_maps(data, classifier())
+    areas = parse_areas(data, classifier())
+    assert len(areas) == whole.areas
+    assert Counter(a.kind for a in areas) == Counter({k: n for k, n in whole.by_kind.items() if n})
+    if whole.top_object:
+        assert sum(1 for a in areas if a.name == whole.top_object) == whole.top_object_areas
+
+
+def test_per_area_parser_agrees_on_the_ugly_lines():
+    areas = parse_areas(UGLY, classifier())
+    assert len(areas) == UGLY_SUMMARY[0]
+    assert Counter(a.kind for a in areas) == Counter({k: n for k, n in UGLY_SUMMARY[1].items() if n})
+    assert [a.name for a in areas if "spaces" in a.name] == ["/opt/a  b/two  spaces.bin"]
+    assert [a.name for a in areas if a.inode == 18446744073709551615] == ["/long/header"]
