@@ -11,7 +11,9 @@ from exporter.collect import Collector
 from exporter.metrics import SnapshotCollector
 from exporter.procfs.paths import Roots
 from exporter.targets.config import parse_config
-from helpers.workload import Workload
+from helpers.workload import Workload, unique_comm
+
+COMM = unique_comm("collect")
 
 RENAMER = """
 import ctypes, sys
@@ -43,8 +45,8 @@ def test_registering_does_not_collect_and_each_scrape_gets_fresh_families():
 
 
 def test_a_process_is_identified_by_pid_and_start_time():
-    collector = Collector(Roots(), config('process_names: [{name: "wl", comm: [workload]}]'))
-    with Workload("areas", 5) as wl:
+    collector = Collector(Roots(), config(f'process_names: [{{name: "wl", comm: [{COMM}]}}]'))
+    with Workload("areas", 5, comm=COMM) as wl:
         [sample] = [p for p in collector.collect().processes if p.pid == wl.pid]
         stat = open(f"/proc/{wl.pid}/stat", "rb").read().rsplit(b")", 1)[1].split()
         assert sample.identity == (wl.pid, int(stat[19]))
@@ -71,13 +73,13 @@ process_names:
 
 
 def test_exported_processes_are_detailed_even_when_not_predicted():
-    collector = Collector(Roots(), config("""
-process_names: [{name: wl, comm: [workload]}]
-per_process: {top_n: 1}
+    collector = Collector(Roots(), config(f"""
+process_names: [{{name: wl, comm: [{COMM}]}}]
+per_process: {{top_n: 1}}
 """))
-    with Workload("areas", 100) as small:
+    with Workload("areas", 100, comm=COMM) as small:
         collector.collect()
-        with Workload("areas", 2000) as big:  # a new process takes the top place
+        with Workload("areas", 2000, comm=COMM) as big:  # a new process takes the top place
             snap = collector.collect()
             [top] = snap.exported
             assert top.pid == big.pid

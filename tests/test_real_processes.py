@@ -4,6 +4,7 @@ Each workload (helpers/workload.c) is static once it says "ready", so the
 exporter's figures must equal what the kernel shows at the same moment.
 """
 
+import functools
 import os
 import resource
 import threading
@@ -13,12 +14,16 @@ import psutil
 import pytest
 
 from helpers.exporter import Exporter, by_pid, value
-from helpers.workload import Workload, kernel_map_areas
+from helpers.workload import Workload as AnyWorkload
+from helpers.workload import kernel_map_areas, unique_comm
 
-CONFIG = """
+COMM = unique_comm("realproc")
+# Only this module's workloads: other tests may run theirs at the same time.
+Workload = functools.partial(AnyWorkload, comm=COMM)
+CONFIG = f"""
 process_names:
   - name: "wl"
-    comm: [workload]
+    comm: [{COMM}]
 per_process:
   top_n: 20
   min_limit_ratio: 0.5
@@ -128,7 +133,7 @@ def test_processes_near_the_limit_are_exported_beyond_top_n():
 def test_no_command_line_in_any_label():
     secret = uuid.uuid4().hex
     # A rule that reads argv (cmdline regex) still never puts argv in a label.
-    config = CONFIG.replace("comm: [workload]", "comm: [workload]\n    cmdline: ['--password=']")
+    config = CONFIG.replace(f"comm: [{COMM}]", f"comm: [{COMM}]\n    cmdline: ['--password=']")
     with Exporter(config) as e, Workload("areas", 1, f"--password={secret}") as wl:
         text = e.text()
         assert f'pid="{wl.pid}"' in text

@@ -12,6 +12,8 @@
  *   workload hugetlb N          N anonymous MAP_HUGETLB pages of the default size, touched
  *   workload grow N SECONDS     add N single-page areas every SECONDS
  *
+ * With WORKLOAD_COMM set in the environment it first renames itself (comm), so
+ * that tests running side by side can each select only their own processes.
  * After setup it prints "ready <pid> <detail>" on stdout and waits for a signal.
  * A failure prints "error <what>: <strerror>" and exits 3.
  */
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +82,7 @@ int main(int argc, char **argv) {
     char detail[128] = "";
     page = sysconf(_SC_PAGESIZE);
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("WORKLOAD_COMM")) prctl(PR_SET_NAME, getenv("WORKLOAD_COMM"), 0, 0, 0);
     if (argc < 2) { fprintf(stderr, "usage: see the comment at the top of workload.c\n"); return 2; }
     const char *mode = argv[1];
     if (!strcmp(mode, "areas") && argc >= 3) {

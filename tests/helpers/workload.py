@@ -34,10 +34,12 @@ def build() -> str:
 class Workload:
     """A running workload process; use as a context manager."""
 
-    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None):
+    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None):
         self.args = [build(), *map(str, args)]
         self.timeout = timeout
         self.preexec_fn = preexec_fn
+        # A comm of its own lets a test select only its processes (at most 15 characters).
+        self.env = dict(os.environ, WORKLOAD_COMM=comm[:15]) if comm else None
         self.proc: subprocess.Popen | None = None
         self.detail = ""
 
@@ -46,7 +48,8 @@ class Workload:
         return self.proc.pid
 
     def start(self) -> "Workload":
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, preexec_fn=self.preexec_fn)
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True, preexec_fn=self.preexec_fn,
+                                     env=self.env)
         line: list[str] = []
         reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
         reader.start()
@@ -75,6 +78,11 @@ class Workload:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def unique_comm(prefix: str) -> str:
+    """A comm no other test uses at the same time: prefix plus this process's pid."""
+    return f"{prefix[:8]}{os.getpid() % 10_000_000}"[:15]
 
 
 def kernel_map_areas(pid: int) -> int:
