@@ -200,7 +200,7 @@ def test_textfile_output_equals_http_exposition(tmp_path, scrapes):
     """--textfile.output writes the same exposition as the first HTTP scrape."""
     out = tmp_path / "vma.prom"
     proc = subprocess.run(exporter_command("--textfile.output", str(out)), cwd=REPO, env=exporter_env(),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert normalise(out.read_text())[0] == normalise(scrapes["metrics.prom"][0].text)[0]
 
@@ -209,7 +209,8 @@ def promtool_check(text: str) -> subprocess.CompletedProcess:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (Debian package 'prometheus'; scripts/test.sh installs it)")
-    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    return subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60,
+                          check=False)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -274,7 +275,8 @@ def test_default_config_facts(scrapes):
     assert ("vma_process_rlimit_as_bytes", proc_labels(701, "trunc-limits", "trunc-limits")) not in s
     assert s[("vma_node_hugepages", (("pagesize_bytes", "1073741824"),))] == 4
     assert s[("vma_node_numa_hugepages_free", (("numa_node", "1"), ("pagesize_bytes", "2097152")))] == 256
-    errors = {r: s[("vma_exporter_read_errors_total", (("reason", r),))] for r in ("permission", "vanished", "parse", "io")}
+    errors = {r: s[("vma_exporter_read_errors_total", (("reason", r),))]
+              for r in ("permission", "vanished", "parse", "io")}
     assert errors == {"permission": 0, "vanished": 1, "parse": 2, "io": 0}  # 999; 700's stat and 701's limits
     assert s[("vma_exporter_processes_scanned", ())] == 7  # not the kernel thread, the zombie, 700, 999
     pids = {dict(k[1]).get("pid") for k in s if k[0].startswith("vma_process_")}

@@ -83,8 +83,10 @@ ERRORS = [
     ("empty exe list", "process_names:\n  - exe: []\n", ["process_names[0].exe: must be a non-empty list"]),
     ("a number in exe", "process_names:\n  - exe: [postgres, 5]\n",
      ["process_names[0].exe[1]: must be a non-empty string, got 5"]),
-    ("an empty regex", "process_names:\n  - cmdline: ['']\n", ["process_names[0].cmdline[0]: must be a non-empty string"]),
-    ("name not a string", "process_names:\n  - name: [x]\n    comm: [a]\n", ["process_names[0].name: must be a non-empty string"]),
+    ("an empty regex", "process_names:\n  - cmdline: ['']\n",
+     ["process_names[0].cmdline[0]: must be a non-empty string"]),
+    ("name not a string", "process_names:\n  - name: [x]\n    comm: [a]\n",
+     ["process_names[0].name: must be a non-empty string"]),
     ("an entry that is a string", "process_names:\n  - bash\n", ["process_names[0]: must be a mapping"]),
     ("no process_names", "per_process:\n  top_n: 3\n", ["process_names: required"]),
     ("empty process_names", "process_names: []\n", ["process_names: must be a non-empty list"]),
@@ -105,7 +107,8 @@ ERRORS = [
      ["per_process.min_limit_ratio"]),
     ("unknown template field", "process_names:\n  - name: '{{.Pid}}'\n    comm: [a]\n",
      ["process_names[0].name: {{.Pid}}: unknown field"]),
-    ("template capture that no regex defines", "process_names:\n  - name: '{{.Matches.App}}'\n    cmdline: ['(?P<Ap>x)']\n",
+    ("template capture that no regex defines",
+     "process_names:\n  - name: '{{.Matches.App}}'\n    cmdline: ['(?P<Ap>x)']\n",
      ["process_names[0].name: {{.Matches.App}}: no such named capture", "have: Ap"]),
     ("unbalanced template", "process_names:\n  - name: '{{.Comm'\n", ["process_names[0].name", "unbalanced"]),
 ]
@@ -170,7 +173,8 @@ def test_not_utf8(tmp_path):
 
 
 def test_valid_per_process_settings(tmp_path):
-    cfg = load_config(write(tmp_path, "process_names:\n  - comm: [a]\nper_process:\n  top_n: 0\n  min_limit_ratio: 1\n"))
+    text = "process_names:\n  - comm: [a]\nper_process:\n  top_n: 0\n  min_limit_ratio: 1\n"
+    cfg = load_config(write(tmp_path, text))
     assert (cfg.top_n, cfg.min_limit_ratio) == (0, 1.0)
     assert isinstance(cfg.min_limit_ratio, float)
     cfg = load_config(write(tmp_path, "process_names:\n  - comm: [a]\nper_process:\n"))
@@ -182,7 +186,7 @@ def test_valid_per_process_settings(tmp_path):
 def run_cli(*args, timeout=60):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run([sys.executable, "-m", "exporter", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 CLI_ERRORS = [
@@ -291,7 +295,7 @@ process_names:
     - sh
   - exe: 
     - /bin/ksh
-"""  # noqa: W291 (the trailing spaces are in the original)
+"""  # the trailing spaces after "exe:" are in the original
 
 PE_TEST_POSTMASTER = """
 process_names:
@@ -300,7 +304,7 @@ process_names:
     cmdline: 
     - "-D\\\\s+.+?(?P<Path>[^/]+)(?:$|\\\\s)"
     name: "{{.ExeBase}}:{{.Matches.Path}}"
-"""  # noqa: W291 (first entry of TestConfigTemplates)
+"""  # the first entry of TestConfigTemplates, trailing spaces and all
 
 PE_CONFIGS = {"deb default": PE_DEFAULT, "README selectors": PE_SELECTORS, "README home machine": PE_HOME,
               "Helm chart": PE_HELM, "TestConfigBasic": PE_TEST_BASIC, "TestConfigTemplates[0]": PE_TEST_POSTMASTER}
@@ -364,7 +368,8 @@ TEMPLATES = [
     ("static-name", [], "static-name"),
     ("app:{{.Comm}}/{{.ExeBase}}!", [], "app:java/java!"),
     ("{{.Matches.App}}", [r"-jar\s+\S*/(?P<App>[^/]+)\.jar"], "billing"),
-    ("{{.Comm}}-{{.Matches.App}}-{{.Matches.Port}}", [r"(?P<App>\w+)\.jar", r"--port (?P<Port>\d+)"], "java-billing-8080"),
+    ("{{.Comm}}-{{.Matches.App}}-{{.Matches.Port}}", [r"(?P<App>\w+)\.jar", r"--port (?P<Port>\d+)"],
+     "java-billing-8080"),
     ("x{{.Matches.Debug}}y", [r"(?P<Debug>--debug)?.*-jar"], "xy"),  # a capture that did not take part
     ("{{.Matches.V}}", [r"(?P<V>-X\w+)", r"(?P<V>--\w+)"], "--port"),  # the later regex's capture wins
 ]
