@@ -171,7 +171,8 @@ def test_every_alert_is_unit_tested_firing_and_silent():
 
 # --- conventions -------------------------------------------------------------------------------
 
-PER_PROCESS = {"VmaProcessMapAreasNearLimit", "VmaProcessMapAreasExhaustionPredicted", "VmaProcessMapAreasLeakSignature"}
+PER_PROCESS = {"VmaProcessMapAreasNearLimit", "VmaProcessMapAreasExhaustionPredicted",
+               "VmaProcessMapAreasLeakSignature"}
 
 
 def test_alert_conventions():
