@@ -252,3 +252,12 @@ def _unused_pid() -> int:
     while os.path.exists(f"/proc/{pid}"):
         pid -= 1
     return pid
+
+
+def test_snapshot_to_an_unwritable_place_fails_cleanly(capsys, tmp_path):
+    target = tmp_path / "missing-dir" / "x.snap"
+    code, out, err = run_cli(capsys, "snapshot", str(os.getpid()), "-o", str(target))
+    assert code == 1 and out == ""
+    assert f"cannot write {target}: No such file or directory" in err
+    code, _, _ = run_cli(capsys, "snapshot", str(os.getpid()), "-o", str(tmp_path / "ok.snap"))
+    assert code == 0 and os.listdir(tmp_path) == ["ok.snap"], "no temporary file left behind"

@@ -146,5 +146,7 @@ def run(args) -> int:
             f.write(out)
         os.replace(tmp, args.output)  # never leave half a snapshot under the name
     except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise CommandError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     return 0
