@@ -41,11 +41,12 @@ def port_open(port: int) -> bool:
 class Daemon:
     """``python3 -m exporter`` on 127.0.0.1:<free port>; stderr kept for the log."""
 
-    def __init__(self, *flags: str, user=None, group=None, env=None, scheme="http"):
+    def __init__(self, *flags: str, user=None, group=None, env=None, scheme="http", python=sys.executable,
+                 preexec_fn=None):
         self.port = free_port()
         self.scheme = scheme
-        self.args = [sys.executable, "-m", "exporter", f"--web.listen-address=127.0.0.1:{self.port}", *flags]
-        self.user, self.group = user, group
+        self.args = [python, "-m", "exporter", f"--web.listen-address=127.0.0.1:{self.port}", *flags]
+        self.user, self.group, self.preexec_fn = user, group, preexec_fn
         self.env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
 
@@ -56,7 +57,8 @@ class Daemon:
     def start(self, wait: bool = True) -> "Daemon":
         self.stderr = tempfile.TemporaryFile()
         extra = {"user": self.user, "group": self.group, "extra_groups": []} if self.user is not None else {}
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stderr=self.stderr, env=self.env, **extra)
+        self.proc = subprocess.Popen(self.args, cwd=ROOT, stderr=self.stderr, env=self.env,
+                                     preexec_fn=self.preexec_fn, **extra)
         if wait:
             deadline = time.monotonic() + 60
             while not port_open(self.port):  # TCP only: works for TLS and auth alike
