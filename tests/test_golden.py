@@ -263,6 +263,9 @@ def test_default_config_facts(scrapes):
     assert s[("vma_process_top_object_map_areas",
               proc_labels(400, "shm-leaker", "shm-leaker", object="/dev/shm/ingest-buffer", **POD_400))] == 1000
     assert s[("vma_process_map_areas", proc_labels(100, "(sd-pam) x)", "(sd-pam) x)"))] == 20
+    weird = 'a"b\\c\nd e'  # a quote, a backslash, a newline: escaped in the text, intact once parsed
+    assert s[("vma_process_map_areas", proc_labels(800, weird, weird))] == 9
+    assert 'comm="a\\"b\\\\c\\nd e"' in text
     assert s[("vma_process_start_time_seconds", leaker)] == pytest.approx(1767225600 + 1203044 / 100)
     dpdk = proc_labels(500, "dpdk-testpmd", "dpdk-testpmd", **POD_500)
     assert s[("vma_process_rlimit_data_bytes", dpdk)] == 4 << 30
@@ -278,9 +281,9 @@ def test_default_config_facts(scrapes):
     errors = {r: s[("vma_exporter_read_errors_total", (("reason", r),))]
               for r in ("permission", "vanished", "parse", "io")}
     assert errors == {"permission": 0, "vanished": 1, "parse": 2, "io": 0}  # 999; 700's stat and 701's limits
-    assert s[("vma_exporter_processes_scanned", ())] == 7  # not the kernel thread, the zombie, 700, 999
+    assert s[("vma_exporter_processes_scanned", ())] == 8  # not the kernel thread, the zombie, 700, 999
     pids = {dict(k[1]).get("pid") for k in s if k[0].startswith("vma_process_")}
-    assert pids == {"1", "100", "300", "400", "500", "600", "701"}
+    assert pids == {"1", "100", "300", "400", "500", "600", "701", "800"}
     assert s[("vma_exporter_build_info", (("version", __version__),))] == 1
 
 
@@ -298,10 +301,10 @@ def test_targets_config_facts(scrapes):
     exported = {dict(k[1])["pid"] for k in s if k[0] == "vma_process_map_areas"}
     assert exported == {"400", "500"}  # top 1, plus 500 at 53 areas >= 0.0005 * 65530
     groups = {dict(k[1])["group"]: v for k, v in s.items() if k[0] == "vma_group_processes"}
-    assert groups == {"shm:ingest-buffer": 1, "java:billing": 1, "dpdk-testpmd": 1, "sleep": 2, "other": 2}
+    assert groups == {"shm:ingest-buffer": 1, "java:billing": 1, "dpdk-testpmd": 1, "sleep": 2, "other": 3}
     # Group aggregates cover members without per-process series.
     assert s[("vma_group_map_areas", (("group", "sleep"),))] == 13 + 9
     assert s[("vma_group_map_areas_max", (("group", "other"),))] == 26
-    assert s[("vma_group_map_areas", (("group", "other"),))] == 26 + 20
-    assert s[("vma_exporter_processes_watched", ())] == 7
+    assert s[("vma_group_map_areas", (("group", "other"),))] == 26 + 20 + 9
+    assert s[("vma_exporter_processes_watched", ())] == 8
     assert s[("vma_exporter_processes_exported", ())] == 2

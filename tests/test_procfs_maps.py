@@ -75,6 +75,7 @@ FIXTURE_MAPS = {
     600: (13, kinds(anon=1, heap=1, file=11), 0, "/usr/bin/sleep", 5),  # last line cut: still an area
     700: (8, kinds(stack=1, file=5, special=2), 0, "/usr/bin/sleep", 5),
     701: (9, kinds(heap=1, stack=1, file=5, special=2), 0, "/usr/bin/sleep", 5),
+    800: (9, kinds(heap=1, stack=1, file=5, special=2), 0, "/opt/weird/bin/weird", 5),
 }
 PIDS = sorted(FIXTURE_MAPS)
 SMALL_PIDS = [p for p in PIDS if p != 400]  # every split point of these is tried

@@ -35,7 +35,7 @@ def test_roots_for_a_host_mounted_elsewhere():
 
 def test_list_pids_fixture():
     """Numeric entries only (README.md, stat, sys are not processes), sorted as numbers."""
-    assert list_pids(ROOTS) == [1, 2, 100, 200, 300, 400, 500, 600, 700, 701, 999]
+    assert list_pids(ROOTS) == [1, 2, 100, 200, 300, 400, 500, 600, 700, 701, 800, 999]
 
 
 def test_list_pids_of_the_real_proc_holds_this_process():

@@ -39,6 +39,7 @@ FIXTURE_STAT = {
     500: ("dpdk-testpmd", "R", 1, 4194368, 6, 1500000, False, False),
     600: ("trunc-maps", "S", 1, 4194304, 1, 1600000, False, False),
     701: ("trunc-limits", "S", 1, 4194304, 1, 1701000, False, False),
+    800: ('a"b\\c\nd e', "S", 1, 4194304, 1, 1800000, False, False),  # raw newline in stat
 }
 
 
