@@ -94,6 +94,14 @@ def test_duration_seconds_rejects_malformed(text):
         vma_mixin.duration_seconds(text)
 
 
+def test_generate_test_rules_writes_the_capped_copy(tmp_path):
+    out = tmp_path / "r.yml"
+    assert gen.main(["--test-rules", str(out), "--for-cap", "5s"]) == 0
+    assert out.read_text() == render.rules_file(for_cap="5s")
+    fors = [r["for"] for g in yaml.safe_load(out.read_text())["groups"] for r in g["rules"] if "for" in r]
+    assert fors and set(fors) == {"5s"}
+
+
 def test_generate_test_rules_rejects_a_bad_cap(tmp_path, capsys):
     assert gen.main(["--test-rules", str(tmp_path / "r.yml"), "--for-cap", "soon"]) == 2
     assert "--for-cap" in capsys.readouterr().err

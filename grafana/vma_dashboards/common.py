@@ -74,6 +74,3 @@ def node_link(header: str = "Instance") -> dict:
     url = (f"/d/{NODE_UID}/?${{datasource:queryparam}}&${{cluster:queryparam}}"
            "&var-job=${__data.fields.job}&var-instance=${__data.fields.instance}&${__url_time_range}")
     return lib.link(header, "Node view: limit, processes, hugepages", url)
-
-
-RATIO_CELL = lib.gauge_cell  # alias for readability in the views
