@@ -145,30 +145,47 @@ def run_daemon(args) -> int:
     return 0
 
 
+CAP_SYS_PTRACE = 19  # include/uapi/linux/capability.h
+PROBES = 16  # other users' processes tried at start: one alone may be special (a sandbox's init)
+
+
 def log_maps_access(roots: Roots) -> None:
     """Say once, at start, whether other users' maps are readable, and what would make them so.
 
     /proc/PID/maps needs ptrace read access (ptrace_may_access, PTRACE_MODE_READ):
-    the same user, or CAP_SYS_PTRACE. status and statm do not, so without it the
-    exporter still counts every process but not its map areas.
+    the same user and a dumpable process, or CAP_SYS_PTRACE. status and statm do
+    not, so without it the exporter still counts every process but not its map areas.
     """
     probe = probe_maps_access(roots)
     if probe is None:
         log.debug("no process of another user visible to probe maps access")
-    elif probe[0]:
-        log.info("maps of other users' processes are readable (probed pid %d)", probe[1])
+        return
+    readable, denied = probe
+    if readable:
+        log.info("maps of other users' processes are readable (%d of %d probed)", readable, readable + len(denied))
+        return
+    pid, uid = denied[0]
+    if has_capability(CAP_SYS_PTRACE):
+        log.warning("cannot read the maps of other users' processes (pid %d, uid %d: permission denied) although "
+                    "the exporter has CAP_SYS_PTRACE: a security module (AppArmor, SELinux) or "
+                    "kernel.yama.ptrace_scope=3 forbids it; they are counted under "
+                    "vma_exporter_read_errors_total{reason=\"permission\"}", pid, uid)
     else:
         log.warning(
             "cannot read the maps of other users' processes (pid %d, uid %d: permission denied): they are "
             "counted under vma_exporter_read_errors_total{reason=\"permission\"} without map areas; grant "
             "CAP_SYS_PTRACE to read every process (systemd: AmbientCapabilities=CAP_SYS_PTRACE, Kubernetes: "
-            "securityContext.capabilities.add: [SYS_PTRACE])", probe[1], probe[2])
+            "securityContext.capabilities.add: [SYS_PTRACE])", pid, uid)
 
 
-def probe_maps_access(roots: Roots) -> tuple[bool, int, int] | None:
-    """(readable, pid, uid) for the first live user-space process of another user, or None."""
+def probe_maps_access(roots: Roots) -> tuple[int, list[tuple[int, int]]] | None:
+    """Try the maps of up to PROBES live user-space processes of other users:
+    (how many were readable, [(pid, uid) refused]), or None when there are none."""
     me = os.geteuid()
+    readable, denied = 0, []
     for pid in list_pids(roots):
+        if readable + len(denied) >= PROBES:
+            break
         try:
             stat = read_stat(roots, pid)
             if stat.is_kernel_thread or stat.is_zombie:
@@ -182,11 +199,25 @@ def probe_maps_access(roots: Roots) -> tuple[bool, int, int] | None:
             with open(roots.pid(pid, "maps"), "rb", buffering=0) as f:
                 f.read(1)
         except PermissionError:
-            return False, pid, uid
+            denied.append((pid, uid))
+            continue
         except OSError:
             continue  # exited meanwhile: try the next one
-        return True, pid, uid
-    return None
+        readable += 1
+    return (readable, denied) if readable or denied else None
+
+
+def has_capability(cap: int) -> bool:
+    """In our own effective set. The real /proc/self, not --path.procfs: this is about
+    the running exporter, not the node it reads."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> cap & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
