@@ -81,6 +81,7 @@ class Exporter:
                 self.proc.wait()
         if self._tmp:
             os.unlink(self._tmp.name)
+            self._tmp = None  # stop() may be called twice
 
     def __enter__(self) -> "Exporter":
         return self.start()
