@@ -28,12 +28,12 @@ import time
 import pytest
 import requests
 import yaml
+from helpers.workload import Workload, kernel_map_areas
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
 from exporter.cli import build_parser
 from exporter.targets.config import parse_config
-from helpers.workload import Workload, kernel_map_areas
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K8S = os.path.join(REPO, "deploy", "kubernetes")
@@ -85,13 +85,16 @@ def env_pairs(args: str) -> dict[str, str]:
 def test_hadolint_passes():
     hadolint = tool("hadolint")
     out = subprocess.run([hadolint, "--no-color", "--config", ".hadolint.yaml", "Dockerfile"],
-                         cwd=REPO, capture_output=True, text=True, timeout=WAIT)
+                         cwd=REPO, capture_output=True, text=True, timeout=WAIT, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_image_shape():
     build, final = dockerfile_stages()
-    assert build[0][1].endswith(" AS build") and "slim" in open(os.path.join(REPO, "Dockerfile")).read()
+    with open(os.path.join(REPO, "Dockerfile")) as f:
+        base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", f.read(), re.MULTILINE)[1]
+    assert "slim" in base, base
+    assert build[0][1] == "${PYTHON_IMAGE} AS build" and final[0][1] == "${PYTHON_IMAGE}"
     final_kw = [k for k, _ in final]
     assert "RUN" not in final_kw, "the final stage runs nothing: no build tools, no package manager"
     copies = [a for k, a in final if k == "COPY"]
@@ -102,7 +105,8 @@ def test_image_shape():
     entrypoint = json.loads(next(a for k, a in final if k == "ENTRYPOINT"))  # exec form is JSON
     assert entrypoint == [f"{venv}/bin/vma-exporter"]
     parse_args_or_fail(json.loads(next(a for k, a in final if k == "CMD")))
-    labels = dict(re.findall(r'(org\.opencontainers\.image\.[a-z.]+)="([^"]*)"', next(a for k, a in final if k == "LABEL")))
+    label_args = next(a for k, a in final if k == "LABEL")
+    labels = dict(re.findall(r'(org\.opencontainers\.image\.[a-z.]+)="([^"]*)"', label_args))
     assert {"title", "version", "description", "licenses"} <= {k.rsplit(".", 1)[1] for k in labels}
     version_arg = next(a for k, a in final if k == "ARG" and a.startswith("VERSION="))
     assert version_arg == f"VERSION={__version__}", "image version label follows exporter.__version__"
@@ -135,7 +139,7 @@ def run_build_stage(root: str) -> str:
                     shutil.copy(os.path.join(REPO, src), target)
         elif keyword == "RUN":
             out = subprocess.run(["sh", "-ec", args], cwd=workdir, env=env, capture_output=True,
-                                 text=True, timeout=600)
+                                 text=True, timeout=600, check=False)
             assert out.returncode == 0, f"RUN {args}\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return env["VENV"]
 
@@ -158,7 +162,8 @@ def test_image_has_no_installer(image):
 
 
 def test_image_entrypoint_help(image):
-    out = subprocess.run([image["exe"], "--help"], capture_output=True, text=True, timeout=WAIT, cwd=image["root"])
+    out = subprocess.run([image["exe"], "--help"], capture_output=True, text=True, timeout=WAIT,
+                         cwd=image["root"], check=False)
     assert out.returncode == 0, out.stderr
     for flag in ("--path.procfs", "--path.sysfs", "--config.file", "--web.listen-address", "--textfile.output"):
         assert flag in out.stdout
@@ -190,22 +195,12 @@ def start_exporter(argv: list[str], cwd: str) -> tuple[subprocess.Popen, str]:
     pytest.fail("no free port after 3 tries")
 
 
-def renamed_workload(tmp: str, comm: str, *args) -> Workload:
-    """A workload whose comm is *comm* (a symlink's name), so a config can pick it alone."""
-    w = Workload(*args)
-    link = os.path.join(tmp, comm)
-    if not os.path.lexists(link):
-        os.symlink(w.args[0], link)
-    w.args[0] = link
-    return w
-
-
 def test_image_scrape(image, tmp_path, workload_bin):
     config = tmp_path / "config.yaml"
     config.write_text("process_names:\n  - name: deploytest\n    comm: [vmadeploy]\n")
     cmd = json.loads(next(a for k, a in dockerfile_stages()[1] if k == "CMD"))
     argv = [image["exe"]] + [a for a in cmd if not a.startswith("--web.listen-address")]
-    with renamed_workload(str(tmp_path), "vmadeploy", "areas", 3000) as w:
+    with Workload("areas", 3000, comm="vmadeploy") as w:
         proc, url = start_exporter(argv + [f"--config.file={config}"], cwd=image["root"])
         try:
             body = requests.get(url + "/metrics", timeout=WAIT).text
@@ -230,7 +225,8 @@ def test_image_scrape(image, tmp_path, workload_bin):
 # --- Kubernetes ----------------------------------------------------------------------------
 
 def kustomize(directory: str) -> list[dict]:
-    out = subprocess.run([tool("kubectl"), "kustomize", directory], capture_output=True, text=True, timeout=WAIT)
+    out = subprocess.run([tool("kubectl"), "kustomize", directory],
+                         capture_output=True, text=True, timeout=WAIT, check=False)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
@@ -294,7 +290,8 @@ def test_manifests_match_kubernetes_schemas(built, version):
 
 
 # The Prometheus Operator's CRDs (monitoring.coreos.com/v1), the fields these files may use.
-_DURATION = {"type": "string", "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+_DURATION = {"type": "string",
+             "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
 _RELABEL = {"type": "object", "additionalProperties": False, "properties": {
     "action": {"enum": ["replace", "keep", "drop", "hashmod", "labelmap", "labeldrop", "labelkeep",
                         "lowercase", "uppercase", "keepequal", "dropequal"]},
@@ -365,7 +362,9 @@ def test_references_between_manifests(built):
     pod_labels = ds["spec"]["template"]["metadata"]["labels"]
     ports = {p["name"]: p["containerPort"] for p in daemonset_container(built)["ports"]}
     assert ports == {"metrics": 9979}
-    for selector in (ds["spec"]["selector"]["matchLabels"], svc["spec"]["selector"], np["spec"]["podSelector"]["matchLabels"]):
+    selectors = (ds["spec"]["selector"]["matchLabels"], svc["spec"]["selector"],
+                 np["spec"]["podSelector"]["matchLabels"])
+    for selector in selectors:
         assert selector.items() <= pod_labels.items()
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
     assert {p["targetPort"] for p in svc["spec"]["ports"]} <= set(ports)
@@ -436,50 +435,55 @@ def test_prometheus_rules_pass_promtool(built, tmp_path):
     for i, doc in enumerate(d for d in built if d["kind"] == "PrometheusRule"):
         write_rule_groups(doc, tmp_path / f"rules{i}.yaml")
         out = subprocess.run([promtool, "check", "rules", str(tmp_path / f"rules{i}.yaml")],
-                             capture_output=True, text=True, timeout=WAIT)
+                             capture_output=True, text=True, timeout=WAIT, check=False)
         assert out.returncode == 0, f"{doc['metadata']['name']}: {out.stdout}{out.stderr}"
 
 
 C_ID = "3f7c2e9a1b0d4c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6"
 POD_UID = "1b2c3d4e-5f60-7182-93a4-b5c6d7e8f901"
+EXP = 'job="vma-exporter",instance="node-a"'
+POD = f'container_id="{C_ID}",pod_uid="{POD_UID}"'
+KSM = 'job="kube-state-metrics",namespace="shop"'
+JAVA = f'{EXP},group="java",comm="java",{POD}'
+NAMED = 'namespace="shop",pod="cart-0"'
 POD_IDENTITY_TEST = f"""
 rule_files: [rules.yaml]
 evaluation_interval: 1m
 tests:
   - interval: 1m
     input_series:
-      - series: 'vma_process_map_areas{{job="vma-exporter",instance="node-a",group="java",pid="42",comm="java",container_id="{C_ID}",pod_uid="{POD_UID}"}}'
+      - series: 'vma_process_map_areas{{{JAVA},pid="42"}}'
         values: '30000x5'
-      - series: 'vma_process_map_areas{{job="vma-exporter",instance="node-a",group="java",pid="43",comm="java",container_id="{C_ID}",pod_uid="{POD_UID}"}}'
+      - series: 'vma_process_map_areas{{{JAVA},pid="43"}}'
         values: '100x5'
-      - series: 'vma_process_map_areas{{job="vma-exporter",instance="node-a",group="sshd",pid="7",comm="sshd",container_id="",pod_uid=""}}'
+      - series: 'vma_process_map_areas{{{EXP},group="sshd",pid="7",comm="sshd",container_id="",pod_uid=""}}'
         values: '90000x5'
       # two kube-state-metrics replicas report the same pod: no many-to-many error
-      - series: 'kube_pod_info{{job="kube-state-metrics",instance="ksm-0",namespace="shop",pod="cart-0",uid="{POD_UID}",node="node-a"}}'
+      - series: 'kube_pod_info{{{KSM},instance="ksm-0",pod="cart-0",uid="{POD_UID}",node="node-a"}}'
         values: '1x5'
-      - series: 'kube_pod_info{{job="kube-state-metrics",instance="ksm-1",namespace="shop",pod="cart-0",uid="{POD_UID}",node="node-a"}}'
+      - series: 'kube_pod_info{{{KSM},instance="ksm-1",pod="cart-0",uid="{POD_UID}",node="node-a"}}'
         values: '1x5'
-      - series: 'kube_pod_info{{job="kube-state-metrics",instance="ksm-0",namespace="shop",pod="other",uid="00000000-0000-0000-0000-000000000000",node="node-b"}}'
+      - series: 'kube_pod_info{{{KSM},instance="ksm-0",pod="other",uid="00000000-0000-0000-0000-000000000000"}}'
         values: '1x5'
-      - series: 'kube_pod_container_info{{job="kube-state-metrics",instance="ksm-0",namespace="shop",pod="cart-0",container="app",container_id="containerd://{C_ID}",uid="{POD_UID}"}}'
+      - series: 'kube_pod_container_info{{{KSM},pod="cart-0",container="app",container_id="containerd://{C_ID}"}}'
         values: '1x5'
     promql_expr_test:
       - expr: namespace_pod_pid:vma_process_map_areas
         eval_time: 4m
         exp_samples:
-          - labels: 'namespace_pod_pid:vma_process_map_areas{{job="vma-exporter",instance="node-a",group="java",pid="42",comm="java",container_id="{C_ID}",pod_uid="{POD_UID}",namespace="shop",pod="cart-0"}}'
+          - labels: 'namespace_pod_pid:vma_process_map_areas{{{JAVA},pid="42",{NAMED}}}'
             value: 30000
-          - labels: 'namespace_pod_pid:vma_process_map_areas{{job="vma-exporter",instance="node-a",group="java",pid="43",comm="java",container_id="{C_ID}",pod_uid="{POD_UID}",namespace="shop",pod="cart-0"}}'
+          - labels: 'namespace_pod_pid:vma_process_map_areas{{{JAVA},pid="43",{NAMED}}}'
             value: 100
       - expr: namespace_pod:vma_process_map_areas:max
         eval_time: 4m
         exp_samples:
-          - labels: 'namespace_pod:vma_process_map_areas:max{{namespace="shop",pod="cart-0"}}'
+          - labels: 'namespace_pod:vma_process_map_areas:max{{{NAMED}}}'
             value: 30000
       - expr: namespace_pod_container:vma_process_map_areas:max
         eval_time: 4m
         exp_samples:
-          - labels: 'namespace_pod_container:vma_process_map_areas:max{{namespace="shop",pod="cart-0",container="app"}}'
+          - labels: 'namespace_pod_container:vma_process_map_areas:max{{{NAMED},container="app"}}'
             value: 30000
 """
 
@@ -491,7 +495,7 @@ def test_pod_identity_rules_name_the_pod(tmp_path):
         write_rule_groups(yaml.safe_load(f), tmp_path / "rules.yaml")
     (tmp_path / "test.yaml").write_text(POD_IDENTITY_TEST)
     out = subprocess.run([promtool, "test", "rules", "test.yaml"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=WAIT)
+                         text=True, timeout=WAIT, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -505,7 +509,8 @@ def world_python() -> str:
         reachable = all(os.stat("/".join(parts[:i]) or "/").st_mode & 0o001 for i in range(1, len(parts)))
         if not (reachable and os.path.exists(path) and os.stat(path).st_mode & 0o001):
             continue
-        out = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+        out = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=WAIT, check=False)
         if out.stdout.strip() == str(sys.version_info[:2]):
             return path
     pytest.skip(f"no Python {sys.version_info[0]}.{sys.version_info[1]} that a non-root uid may execute")
@@ -548,16 +553,15 @@ def test_identity_reads_other_users_maps(image, identity, workload_bin):
             f.write("process_names:\n  - name: priv\n    comm: [vmapriv]\n")
         os.chmod(config, 0o644)
         site = next(os.path.join(dp, d) for dp, dirs, _ in os.walk(image["venv"]) for d in dirs if d == "site-packages")
-        other = renamed_workload(work, "vmapriv", "areas", 500)
-        other.preexec_fn = _as_uid(1234)  # another user's process, dumpable
-        mine = renamed_workload(work, "vmapriv", "areas", 700)  # root's, with every capability
+        other = Workload("areas", 500, comm="vmapriv", preexec_fn=_as_uid(1234))  # another user's, dumpable
+        mine = Workload("areas", 700, comm="vmapriv")  # root's, with every capability
         with other, mine:
             out_file = os.path.join(work, "vma.prom")
             run = subprocess.run(
                 [setpriv, *flags, "--no-new-privs", "--", python, "-m", "exporter",
                  f"--config.file={config}", f"--textfile.output={out_file}"],
                 env={"PATH": "/usr/bin:/bin", "PYTHONPATH": site, "PYTHONDONTWRITEBYTECODE": "1"},
-                cwd="/", capture_output=True, text=True, timeout=WAIT)
+                cwd="/", capture_output=True, text=True, timeout=WAIT, check=False)
             assert run.returncode == 0, run.stderr
             expected = {str(w.pid): kernel_map_areas(w.pid) for w in (other, mine)}
         with open(out_file) as f:
@@ -600,7 +604,7 @@ def systemd_root(image):
 
 def test_systemd_analyze_verify(systemd_root):
     out = subprocess.run([tool("systemd-analyze"), "verify", f"--root={systemd_root}", *UNITS],
-                         capture_output=True, text=True, timeout=WAIT)
+                         capture_output=True, text=True, timeout=WAIT, check=False)
     ours = [line for line in (out.stdout + out.stderr).splitlines() if "vma-exporter" in line]
     assert out.returncode == 0 and not ours, "\n".join(ours) or out.stderr
 
@@ -610,7 +614,7 @@ def test_systemd_hardening(systemd_root, unit):
     """systemd's own exposure score; 2.0 of 10 for the daemon ("OK"), which must keep CAP_SYS_PTRACE."""
     out = subprocess.run([tool("systemd-analyze"), "security", f"--root={systemd_root}", "--offline=yes",
                           "--threshold=20", f"/etc/systemd/system/{unit}"],
-                         capture_output=True, text=True, timeout=WAIT)
+                         capture_output=True, text=True, timeout=WAIT, check=False)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr
     assert unit_values(unit, "AmbientCapabilities") == ["CAP_SYS_PTRACE"]
     assert unit_values(unit, "CapabilityBoundingSet") == ["CAP_SYS_PTRACE"]
@@ -654,14 +658,14 @@ def test_textfile_example_writes_a_valid_file_atomically(image, tmp_path, exampl
     target.write_text("# the previous run's file\n")
     old_inode = target.stat().st_ino
     with open(target) as held:  # what node_exporter would be reading during the write
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT, cwd=tmp_path)
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=WAIT, cwd=tmp_path, check=False)
         assert out.returncode == 0, out.stderr
         assert held.read() == "# the previous run's file\n", "rewritten in place, not renamed over"
     assert target.stat().st_ino != old_inode
     assert os.listdir(target.parent) == ["vma.prom"], "temporary file left behind"
     assert target.stat().st_mode & 0o777 == 0o644, "node_exporter runs as another user"
     check = subprocess.run([tool("promtool"), "check", "metrics"], input=target.read_text(),
-                           capture_output=True, text=True, timeout=WAIT)
+                           capture_output=True, text=True, timeout=WAIT, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "vma_node_map_areas_limit" in metrics_of(target.read_text())
 
@@ -672,7 +676,7 @@ def test_docs_docker_run_line():
     """The documented `docker run` for a host: host pid, read-only /proc and /sys, the one capability."""
     with open(os.path.join(REPO, "docs", "deploy.md")) as f:
         text = f.read()
-    block = re.search(r"docker run .*?(?=\n\n|\n```)", text, re.S)
+    block = re.search(r"docker run .*?(?=\n\n|\n```)", text, re.DOTALL)
     assert block, "docs/deploy.md has no docker run line"
     argv = shlex.split(block[0].replace("\\\n", " "))
     image = next(i for i, a in enumerate(argv) if a.startswith("vma-exporter:"))
