@@ -17,7 +17,8 @@ import pytest
 
 from exporter.cli import main
 from exporter.procfs import ParseError
-from exporter.procfs.maps import Classifier, iter_areas, parse_areas, parse_maps
+from exporter.procfs.maps import Classifier, parse_maps
+from exporter.procfs.maps_areas import iter_areas, parse_areas
 from helpers.workload import Workload, kernel_map_areas
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -14,9 +14,9 @@ import pytest
 
 from exporter.procfs import Vanished
 from exporter.procfs.maps import (
-    KINDS, MAX_DISTINCT, Classifier, count_areas, iter_chunks, parse_areas, parse_maps, read_map_count,
-    read_maps, summarize,
+    KINDS, MAX_DISTINCT, Classifier, count_areas, iter_chunks, parse_maps, read_map_count, read_maps, summarize,
 )
+from exporter.procfs.maps_areas import parse_areas
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots
 

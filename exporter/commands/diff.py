@@ -28,7 +28,7 @@ from exporter.commands.common import (
     roots_of,
 )
 from exporter.commands.snapshot import MapsSnapshot, load, take
-from exporter.procfs.maps import Area
+from exporter.procfs.maps_areas import Area
 
 ANON = "[anon]"  # the object of areas without a name
 

@@ -31,7 +31,8 @@ from exporter.commands.common import (
     roots_of,
 )
 from exporter.procfs import ParseError, ProcfsError
-from exporter.procfs.maps import Area, Classifier, parse_areas
+from exporter.procfs.maps import Classifier
+from exporter.procfs.maps_areas import Area, parse_areas
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots
 from exporter.procfs.sysctl import read_max_map_count
