@@ -167,8 +167,8 @@ def log_maps_access(roots: Roots) -> None:
     pid, uid = denied[0]
     if has_capability(CAP_SYS_PTRACE):
         log.warning("cannot read the maps of other users' processes (pid %d, uid %d: permission denied) although "
-                    "the exporter has CAP_SYS_PTRACE: a security module (AppArmor, SELinux) or "
-                    "kernel.yama.ptrace_scope=3 forbids it; they are counted under "
+                    "the exporter has CAP_SYS_PTRACE: a security module (an AppArmor profile, SELinux) "
+                    "forbids it; they are counted under "
                     "vma_exporter_read_errors_total{reason=\"permission\"}", pid, uid)
     else:
         log.warning(

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 120.0  # above Prometheus's longest usual scrape interval, so keep-alive works
-MAX_CONNECTIONS = 64
+MAX_CONNECTIONS = 32  # Prometheus HA pairs need two; stays under systemd's TasksMax=64
 MAX_BODY = 64 * 1024  # POST bodies are not used; read and drop at most this much
 
 LANDING = """<!DOCTYPE html>
@@ -200,6 +200,10 @@ class Server(ThreadingHTTPServer):
             return
         try:
             super().process_request(request, client_address)
+        except RuntimeError as exc:  # "can't start new thread": a task limit (cgroup pids.max) was hit
+            self._slots.release()
+            log.warning("cannot start a thread for %s: %s", client_address[0], exc)
+            self.shutdown_request(request)
         except BaseException:
             self._slots.release()
             raise
