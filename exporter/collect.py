@@ -22,7 +22,8 @@ from exporter.procfs import cmdline as cmdline_file
 from exporter.procfs.cgroup import read_cgroup
 from exporter.procfs.hugepages import read_numa_pools, read_pools
 from exporter.procfs.limits import read_limits
-from exporter.procfs.maps import Classifier, read_map_count, read_maps
+from exporter.detail_cache import DetailCache
+from exporter.procfs.maps import Classifier, read_map_count
 from exporter.procfs.mountinfo import read_hugetlbfs_mounts
 from exporter.procfs.paths import Roots, list_pids
 from exporter.procfs.stat import CLK_TCK, read_boot_time, read_stat
@@ -62,6 +63,7 @@ class Collector:
         self._last: Snapshot | None = None
         self._sequence = 0
         self._detailed: set[tuple[int, int]] = set()  # (pid, start) exported last time
+        self._details = DetailCache()
         self.detail_all = False  # CLI views want the breakdown for every process
 
     @property
@@ -117,8 +119,9 @@ class Collector:
                     continue
                 maps = None
                 try:
-                    if self.detail_all or (pid, stat.starttime_ticks) in self._detailed:
-                        maps = read_maps(roots, pid, classifier)
+                    identity = (pid, stat.starttime_ticks)
+                    if self.detail_all or identity in self._detailed:
+                        maps = self._details.read(roots, pid, identity, classifier)
                     else:
                         maps = read_map_count(roots, pid)
                 except Denied:
@@ -140,6 +143,7 @@ class Collector:
         samples = choose_exported(samples, config.top_n, config.min_limit_ratio, max_map_count)
         samples = [self._deepen(s, errors, classifier) if s.exported else s for s in samples]
         self._detailed = {s.identity for s in samples if s.exported}
+        self._details.end_collection()
         for reason, n in errors.items():
             self._errors_total[reason] += n
         self._sequence += 1
@@ -162,7 +166,8 @@ class Collector:
         """Per-process extras (breakdown, limits, pod identity), only for exported processes."""
         try:
             if not sample.maps.detailed:  # newly exported: not predicted, read maps again
-                sample = replace(sample, maps=read_maps(self.roots, sample.pid, classifier))
+                sample = replace(sample, maps=self._details.read(self.roots, sample.pid, sample.identity,
+                                                                 classifier))
             sample = replace(sample, limits=read_limits(self.roots, sample.pid))
             ident = read_cgroup(self.roots, sample.pid)
             return replace(sample, container_id=ident.container_id, pod_uid=ident.pod_uid)

@@ -3,6 +3,7 @@ identity by (pid, start time), regrouping on rename, prediction of the detailed 
 
 import subprocess
 import sys
+import time
 
 import psutil
 from prometheus_client import CollectorRegistry, generate_latest
@@ -89,3 +90,28 @@ per_process: {{top_n: 1}}
             snap = collector.collect()
             detailed = {p.pid for p in snap.processes if p.maps.detailed}
             assert detailed == {big.pid}, f"small={small.pid} big={big.pid}"
+
+
+def test_a_breakdown_is_reused_only_while_maps_is_unchanged():
+    collector = Collector(Roots(), config(f"""
+process_names: [{{name: wl, comm: [{COMM}]}}]
+per_process: {{top_n: 5}}
+"""))
+    with Workload("areas", 500, comm=COMM) as still, Workload("grow", 50, 0.05, comm=COMM) as growing:
+        collector.collect()  # learns which processes are exported
+        collector.collect()  # reads them in detail: fills the cache
+        hits = collector._details.hits
+        time.sleep(0.3)  # the growing one adds areas every 0.05 s
+        snap = collector.collect()
+        by_pid = {p.pid: p for p in snap.processes}
+        # The still process was served from the cache, and its figures are the kernel's.
+        assert collector._details.hits == hits + 1
+        assert by_pid[still.pid].maps.areas == by_pid[still.pid].map_areas
+        assert sum(by_pid[still.pid].maps.by_kind.values()) == by_pid[still.pid].map_areas
+        # The growing one changed between passes, so it was parsed afresh each time.
+        before = by_pid[growing.pid].maps.by_kind["anon"]
+        time.sleep(0.3)
+        snap = collector.collect()
+        grown = {p.pid: p for p in snap.processes}[growing.pid]
+        assert grown.maps.by_kind["anon"] > before
+        assert sum(grown.maps.by_kind.values()) == grown.map_areas

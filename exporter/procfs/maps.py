@@ -70,6 +70,7 @@ class Classifier:
 
     def __init__(self, hugetlb_mounts: Iterable[str] = ()):
         self._huge = tuple(m.rstrip("/").encode() + b"/" for m in hugetlb_mounts if m)
+        self.mounts = self._huge  # part of what a cached summary depends on
         self._cache: dict[bytes, tuple[str, bool, bool]] = {}
 
     def kind(self, name: bytes) -> str:
