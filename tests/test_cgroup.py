@@ -220,10 +220,12 @@ def test_exported_series_carry_the_pod_identity(workload_bin, tmp_path):
             assert run.returncode == 0, run.stderr
     finally:
         tree.remove()
-    series = [line for line in out.read_text().splitlines() if line.startswith("vma_process_map_areas{")]
-    assert len(series) == 1, series
+    text = out.read_text()
+    series = [line for line in text.splitlines() if line.startswith("vma_process_map_areas{")]
+    errors = [line for line in text.splitlines() if line.startswith("vma_exporter_read_errors")]
+    assert len(series) == 1, (series, errors, run.stderr)
     assert f'pid="{w.pid}"' in series[0]
-    assert f'container_id="{cid}"' in series[0] and f'pod_uid="{uid}"' in series[0]
+    assert f'container_id="{cid}"' in series[0] and f'pod_uid="{uid}"' in series[0], (series, errors, run.stderr)
 
 
 @pytest.mark.root
