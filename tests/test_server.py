@@ -234,7 +234,10 @@ def test_connections_past_the_cap_are_closed_and_the_server_recovers():
     port = httpd.server_address[1]
     try:
         idle = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(2)]
-        time.sleep(0.5)  # let the accept loop take both
+        deadline = time.monotonic() + 30
+        while httpd._slots._value:  # wait until the accept loop has given both their slots
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as extra:
             extra.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
             assert extra.recv(100) == b""  # closed without an answer

@@ -302,7 +302,8 @@ def test_silent_clients_do_not_block_the_accept_loop(tls_daemon, pki):
     # the next scrape would wait behind them.
     silent = [socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=30) for _ in range(8)]
     try:
-        r = requests.get(tls_daemon.url + "/-/healthy", verify=pki["ca"][0], auth=("prometheus", PASSWORD), timeout=5)
+        # 8 s: less than one handshake timeout (10 s), so even one silent client in the accept loop fails this.
+        r = requests.get(tls_daemon.url + "/-/healthy", verify=pki["ca"][0], auth=("prometheus", PASSWORD), timeout=8)
         assert r.status_code == 200
     finally:
         for s in silent:
