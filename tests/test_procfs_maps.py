@@ -287,14 +287,9 @@ def test_kind_of_each_name(name, kind, deleted, is_object):
 # rule (is_deleted_file's docstring; the classifier's comment on "dmabuf:") says these are
 # neither files nor deleted files. Found here; the fix belongs in exporter/procfs/maps.py.
 PSEUDO = [
-    pytest.param(b"/[aio] (deleted)", "special", 0, marks=pytest.mark.xfail(strict=True, reason=(
-        "io_setup()'s ring shows as '/[aio] (deleted)' (fs/aio.c; seen on this kernel): classified "
-        "'file' and counted as a deleted file; one per libaio context (MySQL, ScyllaDB)"))),
-    pytest.param(b"/dmabuf:", "special", 0, marks=pytest.mark.xfail(strict=True, reason=(
-        "dma-buf areas show as '/dmabuf:<name>' (dmabuffs_dname in drivers/dma-buf/dma-buf.c), "
-        "with a leading '/': classified 'file', though the classifier means 'dmabuf:' as special"))),
-    pytest.param(b"/dmabuf:gpu-frame", "special", 0, marks=pytest.mark.xfail(strict=True, reason=(
-        "as above, a named dma-buf"))),
+    pytest.param(b"/[aio] (deleted)", "special", 0),
+    pytest.param(b"/dmabuf:", "special", 0),
+    pytest.param(b"/dmabuf:gpu-frame", "special", 0),
 ]
 
 
@@ -305,10 +300,6 @@ def test_kernel_pseudo_files(name, kind, deleted):
     assert s.deleted == deleted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a hugetlbfs file unlinked while mapped (DPDK --huge-unlink) reads '<mount>/<file> (deleted)'; "
-    "it had a name on disk, so by is_deleted_file's own rule it is a deleted file, but only "
-    "kinds 'file' and '/dev/shm/' shm are counted"))
 def test_unlinked_hugetlbfs_file_is_a_deleted_file():
     s = parse_maps(line(b"/dev/hugepages/rtemap_7 (deleted)", b"rw-s"), classifier())
     assert s.by_kind == kinds(hugetlb=1)
@@ -369,10 +360,6 @@ def test_folding_keeps_count_kinds_and_top_object(many_distinct):
         assert (s.top_object, s.top_object_areas) == ("/dev/shm/hot", hot), f"chunk {chunk}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "with more than MAX_DISTINCT distinct names, _fold() folds the '[vsyscall]' name into "
-    "by_kind['special'] before _finish() pops it, so areas and special are one too many; "
-    "fix: never fold b'[vsyscall]' (or pop it in summarize before folding)"))
 def test_folding_still_leaves_out_the_vsyscall_gate():
     data = _many_distinct(MAX_DISTINCT + 1) + line(b"[vsyscall]", b"--xp", start=0xFFFFFFFFFF600000)
     s = parse_maps(data, classifier())

@@ -75,10 +75,6 @@ def test_read_file_reads_a_file_larger_than_one_read_whole():
     assert read_file(path) == whole
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "read_file's docstring promises 'at most *limit* bytes', but the first os.read asks for 64 KiB "
-    "whatever the limit and the loop appends a whole 64 KiB read past it; fix: "
-    "os.read(fd, min(SMALL, limit)) and os.read(fd, min(SMALL, limit - total))"))
 @pytest.mark.parametrize("limit", [5, 64 * 1024 + 1])
 def test_read_file_reads_at_most_limit_bytes(limit):
     path = ROOTS.pid(400, "maps")

@@ -143,10 +143,6 @@ def test_yaml_syntax_error_gives_line_and_column(tmp_path, text, where):
     assert str(err.value).startswith(f"{path}: {where}: invalid YAML: "), str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "for an unclosed quote PyYAML's problem_mark is the end of the file (line 4) and the "
-    "message drops exc.context/context_mark ('while scanning a quoted scalar', line 2) that says "
-    "where the mistake is; fix in parse_config: add the context and its line when present"))
 def test_yaml_error_points_at_the_unclosed_quote(tmp_path):
     path = write(tmp_path, 'process_names:\n  - name: "abc\n    comm: [x]\n')
     with pytest.raises(ConfigError) as err:

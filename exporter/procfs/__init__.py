@@ -47,6 +47,21 @@ def translate(exc: OSError, path: str) -> ProcfsError:
     return ReadFailed(f"{path}: {exc.strerror or exc}")
 
 
+def is_u64(raw: bytes) -> bool:
+    """Decimal digits that fit in 64 bits: what the kernel writes for a counter.
+
+    int() alone would accept a sign or spaces, and raise ValueError past 4,300 digits.
+    """
+    return raw.isdigit() and len(raw) <= 20
+
+
+def parse_u64(raw: bytes, what: str, field: str) -> int:
+    """*raw* as a counter, or the parser's own error naming the file and field."""
+    if not is_u64(raw):
+        raise ParseError(what, f"{field}: not a number: {raw[:40]!r}")
+    return int(raw)
+
+
 SMALL = 1 << 16  # every per-process file but maps fits in one read of this size
 
 
@@ -63,11 +78,11 @@ def read_file(path: str, limit: int = 1 << 22) -> bytes:
     except OSError as exc:
         raise translate(exc, path) from None
     try:
-        data = os.read(fd, SMALL)
-        if len(data) == SMALL:
+        data = os.read(fd, min(SMALL, limit))
+        if len(data) == SMALL and limit > SMALL:
             parts = [data]
             total = len(data)
-            while total < limit and (more := os.read(fd, SMALL)):
+            while total < limit and (more := os.read(fd, min(SMALL, limit - total))):
                 parts.append(more)
                 total += len(more)
             data = b"".join(parts)

@@ -29,7 +29,7 @@ def parse_size_dir(name: str) -> int | None:
     if not (name.startswith("hugepages-") and name.endswith("kB")):
         return None
     digits = name[len("hugepages-") : -2]
-    return int(digits) * 1024 if digits.isdigit() else None
+    return int(digits) * 1024 if digits.isdigit() and len(digits) <= 20 else None
 
 
 def _read_counts(directory: str, names: tuple[str, ...]) -> list[int]:

@@ -7,7 +7,7 @@ Both are one of ENOMEM's three causes (DESIGN.md, seed 004).
 import math
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, read_file
+from exporter.procfs import ParseError, parse_u64, read_file
 from exporter.procfs.paths import Roots
 
 _WANTED = {b"Max data size": "data", b"Max address space": "address_space"}
@@ -22,10 +22,7 @@ class Limits:
 def _value(raw: bytes, what: bytes) -> float:
     if raw == b"unlimited":
         return math.inf
-    try:
-        return float(int(raw))
-    except ValueError:
-        raise ParseError("limits", f"{what.decode()}: not a number: {raw!r}") from None
+    return float(parse_u64(raw, "limits", what.decode()))
 
 
 def parse_limits(data: bytes) -> Limits:

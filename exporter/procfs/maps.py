@@ -42,6 +42,9 @@ MAX_DISTINCT = 50_000
 _NAME = re.compile(rb"  ( *[^ \n][^\n]*)")
 _DELETED = b" (deleted)"
 _OBJECT_KINDS = ("file", "shm", "hugetlb")  # kinds with a path: candidates for the top object
+# Kernel pseudo files whose name starts with "/" but that never had one on disk:
+# io_setup()'s ring (fs/aio.c) and dma-buf (dmabuffs_dname in drivers/dma-buf/dma-buf.c).
+_PSEUDO_PREFIXES = (b"/[aio]", b"/dmabuf:")
 _SHM_PREFIXES = (b"/dev/shm/", b"/SYSV", b"/memfd:", b"/dev/zero", b"[anon_shmem:")
 
 
@@ -100,6 +103,8 @@ class Classifier:
             return "special"  # [vdso], [vvar], [uprobes], ...
         if not name.startswith(b"/"):
             return "special"  # anon_inode:[perf_event], socket:[...], dmabuf: ...
+        if name.startswith(_PSEUDO_PREFIXES):
+            return "special"
         if name.startswith(b"/anon_hugepage") or (self._huge and name.startswith(self._huge)):
             return "hugetlb"
         if name.startswith(_SHM_PREFIXES):
@@ -115,6 +120,8 @@ def is_deleted_file(name: bytes, kind: str) -> bool:
         return False
     if kind == "file":
         return True
+    if kind == "hugetlb":  # a hugetlbfs file unlinked while mapped (DPDK --huge-unlink)
+        return not name.startswith(b"/anon_hugepage")
     return kind == "shm" and name.startswith(b"/dev/shm/")
 
 
@@ -147,6 +154,8 @@ def _fold(names: Counter, folded: Counter, classifier: Classifier) -> int:
     names.clear()
     names.update(names_)
     keep = dict(names.most_common(1000))
+    if b"[vsyscall]" in names:  # never folded: _finish() must find it to leave it out of the count
+        keep[b"[vsyscall]"] = names[b"[vsyscall]"]
     deleted = 0
     for name, n in names.items():
         if name not in keep:

@@ -14,7 +14,7 @@ in bytes. Only the lines ``vma-exporter check`` needs are kept:
 
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, read_file
+from exporter.procfs import ParseError, parse_u64, read_file
 from exporter.procfs.paths import Roots
 from exporter.procfs.sysctl import parse_int
 
@@ -55,9 +55,9 @@ def parse_meminfo(data: bytes) -> MemInfo:
         if name is None or not sep:
             continue
         parts = rest.split()
-        if len(parts) != 2 or parts[1] != b"kB" or not parts[0].isdigit():
+        if len(parts) != 2 or parts[1] != b"kB":
             raise ParseError("meminfo", f"{key.decode()}: expected '<n> kB', got {rest.strip()!r}")
-        values[name] = int(parts[0]) * 1024
+        values[name] = parse_u64(parts[0], "meminfo", key.decode()) * 1024
     if "total" not in values:
         raise ParseError("meminfo", "no MemTotal line (truncated?)")
     return MemInfo(**values)

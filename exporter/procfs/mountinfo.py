@@ -5,12 +5,18 @@ fstype source superoptions. The mount point is octal-escaped (``\\040`` for a
 space). Read for pid 1: the host's mount namespace when /proc is the host's.
 """
 
+import re
+
 from exporter.procfs import read_file
 from exporter.procfs.paths import Roots
 
 
+_OCTAL = re.compile(rb"\\([0-7]{3})")
+
+
 def _unescape(raw: bytes) -> str:
-    return raw.decode("unicode_escape" if b"\\" in raw else "utf-8", "replace")
+    """Undo the kernel's \\ooo escapes on the bytes, then decode UTF-8 (names are bytes)."""
+    return _OCTAL.sub(lambda m: bytes([int(m[1], 8)]), raw).decode("utf-8", "replace")
 
 
 def parse_hugetlbfs_mounts(data: bytes) -> list[str]:

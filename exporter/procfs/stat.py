@@ -8,7 +8,7 @@ proc(5). The comm may hold spaces and parentheses, so split after the *last*
 import os
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, read_file
+from exporter.procfs import ParseError, parse_u64, read_file
 from exporter.procfs.paths import Roots
 
 PF_KTHREAD = 0x00200000  # include/linux/sched.h: "I am a kernel thread"
@@ -66,10 +66,10 @@ def parse_boot_time(data: bytes) -> float:
     """Seconds since the epoch at boot: the ``btime`` line of /proc/stat."""
     for line in data.splitlines():
         if line.startswith(b"btime "):
-            try:
-                return float(line.split()[1])
-            except (IndexError, ValueError):
-                break
+            fields = line.split()
+            if len(fields) == 2:
+                return float(parse_u64(fields[1], "/proc/stat", "btime"))  # whole seconds: no nan, inf or 1e400
+            break
     raise ParseError("/proc/stat", "no valid btime line")
 
 

@@ -9,7 +9,7 @@ HugetlbPages in 4.4. Kernel threads and zombies have no Vm* lines at all.
 import re
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, read_file
+from exporter.procfs import ParseError, is_u64, parse_u64, read_file
 from exporter.procfs.paths import Roots
 
 _FIELDS = {
@@ -51,12 +51,12 @@ def parse_status(data: bytes) -> ProcStatus:
     for key, rest in _LINE.findall(data):
         parts = rest.split()
         if key == b"Uid":  # real, effective, saved, filesystem
-            if len(parts) >= 2 and parts[1].isdigit():
+            if len(parts) >= 2 and is_u64(parts[1]):  # only {{.Username}} needs it: no error
                 values["uid"] = int(parts[1])
             continue
-        if len(parts) != 2 or parts[1] != b"kB" or not parts[0].isdigit():
+        if len(parts) != 2 or parts[1] != b"kB":
             raise ParseError("status", f"{key.decode()}: expected '<n> kB', got {rest.strip()!r}")
-        values[_FIELDS[key]] = int(parts[0]) * 1024
+        values[_FIELDS[key]] = parse_u64(parts[0], "status", key.decode()) * 1024
     return ProcStatus(**values)
 
 

@@ -133,6 +133,11 @@ def parse_config(text: str, source: str) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or exc
+        # For an unclosed quote the problem is found at the end of the file; the context
+        # ("while scanning a quoted scalar", and its line) says where the mistake is.
+        context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and cmark is not None and mark is not None and cmark.line != mark.line:
+            problem = f"{problem} ({context} at line {cmark.line + 1}, column {cmark.column + 1})"
         raise ConfigError(f"{source}:{where}: invalid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping with process_names")
