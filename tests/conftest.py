@@ -13,6 +13,11 @@ def workload_bin() -> str:
     return workload.build()
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-golden", action="store_true",
+                     help="rewrite tests/golden/*.prom from the fixture tree instead of comparing")
+
+
 def pytest_collection_modifyitems(config, items):
     if os.geteuid() == 0:
         return

@@ -108,8 +108,10 @@ def test_diff_of_two_snapshots_is_exact(capsys):
     assert grew[:3] == ["+20", "30", "50"] and grew[-1] == "/dev/shm/ring-buffer", "the shm object leads"
 
 
-def test_diff_json_of_two_snapshots_is_exact(capsys):
-    code, out, _ = run_cli(capsys, "diff", "--from", f"{SNAPS}/before.snap", "--to", f"{SNAPS}/after.snap",
+def test_diff_json_of_two_snapshots_is_exact(capsys, monkeypatch):
+    # Relative paths: the JSON names its sources, and the golden must not depend on the clone's path.
+    monkeypatch.chdir(os.path.dirname(SNAPS))
+    code, out, _ = run_cli(capsys, "diff", "--from", "snapshots/before.snap", "--to", "snapshots/after.snap",
                            "--json")
     assert code == 0
     golden("diff.json", out)

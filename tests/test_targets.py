@@ -150,6 +150,17 @@ def test_yaml_error_points_at_the_unclosed_quote(tmp_path):
     assert "line 2" in str(err.value)
 
 
+@pytest.mark.parametrize("text, line", [
+    ("process_names:\n  - comm: [a]\n    comm: [b]\n", 3),
+    ("per_process: {top_n: 1}\nprocess_names: [{}]\nper_process: {top_n: 2}\n", 3),
+])
+def test_a_key_given_twice_is_refused_not_silently_overwritten(tmp_path, text, line):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match="duplicate key") as err:
+        load_config(path)
+    assert f"line {line}" in str(err.value) and "first at line" in str(err.value)
+
+
 def test_missing_file(tmp_path):
     path = str(tmp_path / "nope.yml")
     with pytest.raises(ConfigError, match="nope.yml: cannot read config"):

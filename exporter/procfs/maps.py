@@ -231,7 +231,8 @@ def iter_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
     and the Python code above runs once per 256 KiB, not once per page.
     """
     try:
-        with open(path, "rb", buffering=size) as f:
+        # (buffering=1 would mean line buffering: keep a real buffer for tiny sizes in tests)
+        with open(path, "rb", buffering=max(size, 4096)) as f:
             while chunk := f.read(size):
                 yield chunk
     except OSError as exc:
