@@ -157,6 +157,38 @@ def test_promtool_unit_tests_catch_a_changed_threshold(tmp_path):
     assert "VmaProcessMapAreasNearLimit" in out.stdout + out.stderr
 
 
+@needs_promtool
+def test_promtool_pod_tests_catch_unfolded_replicas(tmp_path):
+    """The pod unit tests can fail: without max by (), two kube-state-metrics replicas
+    make duplicate series on the "one" side of the join, and the rule errs."""
+    folded = 'max by (pod_uid, namespace, pod, node) (\n'
+    text = render.rules_file().replace(folded, "(\n")
+    assert text != render.rules_file()
+    (tmp_path / "vma-exporter.rules.yml").write_text(text)
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    shutil.copy(os.path.join(repo.RULE_TESTS_DIR, "pod.test.yml"), tests)
+    out = promtool("test", "rules", str(tests / "pod.test.yml"))
+    assert out.returncode != 0
+    assert "duplicate series" in out.stdout + out.stderr
+
+
+def promql_expr_tests() -> list[dict]:
+    cases = []
+    for test_file in RULE_TESTS:
+        with open(test_file, encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+        cases += [case for test in doc["tests"] for case in test.get("promql_expr_test", [])]
+    return cases
+
+
+def test_every_pod_rule_is_unit_tested():
+    """Each pod join is evaluated by promtool and its joined output asserted."""
+    tested = {case["expr"] for case in promql_expr_tests() if case.get("exp_samples")}
+    for name in recording.POD_RULES:
+        assert name in tested, f"no promql_expr_test asserts the samples of {name}"
+
+
 def test_every_alert_is_unit_tested_firing_and_silent():
     firing: dict[str, set[str]] = {}
     silent: set[str] = set()
@@ -220,6 +252,34 @@ def test_every_selector_carries_the_job_selector():
             for m in re.finditer(r"\b((?:vma_|vma:)[\w:]+|up)\b(\{[^}]*\})?", rule["expr"]):
                 assert m.group(2) and config.SELECTOR in m.group(2), \
                     f"{rule.get('alert') or rule.get('record')}: {m.group(0)} lacks {config.SELECTOR}"
+
+
+def test_every_kube_state_metrics_series_carries_its_selector():
+    """The pod joins read kube-state-metrics' series only, never another job's copy of them."""
+    used = 0
+    for g in vma_mixin.groups():
+        for rule in g["rules"]:
+            for m in re.finditer(r"\b(kube_\w+)\b(\{[^}]*\})?", rule["expr"]):
+                used += 1
+                assert m.group(2) and config.KUBE_STATE_METRICS_SELECTOR in m.group(2), \
+                    f"{rule.get('alert') or rule.get('record')}: {m.group(0)} lacks {config.KUBE_STATE_METRICS_SELECTOR}"
+    assert used >= 2, "the pod joins read kube_pod_info and kube_pod_container_info"
+
+
+def test_rules_have_one_source():
+    """No rule file under deploy/ but the generated ones: a hand-written rule would be a second source."""
+    found = []
+    for dirpath, _, files in os.walk(repo.path("deploy")):
+        for name in files:
+            if not name.endswith((".yml", ".yaml")):
+                continue
+            path = os.path.join(dirpath, name)
+            with open(path, encoding="utf-8") as f:
+                docs = [d for d in yaml.safe_load_all(f) if isinstance(d, dict)]
+            if any(d.get("kind") == "PrometheusRule" or "groups" in d for d in docs):
+                found.append(os.path.relpath(path, repo.ROOT))
+    assert sorted(found) == sorted([gen.RULES_FILE, gen.PROMETHEUS_RULE]), \
+        f"rule files not generated from vma_mixin: {sorted(set(found) - {gen.RULES_FILE, gen.PROMETHEUS_RULE})}"
 
 
 def _github_anchors(markdown: str) -> set[str]:

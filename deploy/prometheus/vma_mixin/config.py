@@ -16,8 +16,9 @@ generation, so an edit here cannot silently miss one of them.
 JOB = "vma-exporter"
 SELECTOR = f'job="{JOB}"'
 
-# kube-state-metrics, for the pod join (kube_pod_info). Only the recording rule
-# vma:process_map_areas_ratio:by_pod uses it.
+# kube-state-metrics, for the pod joins (kube_pod_info, kube_pod_container_info). Only the
+# pod recording rules use it: vma:process_map_areas_ratio:by_pod, vma:pod_map_areas_max:ratio
+# and vma:container_map_areas_max:ratio.
 KUBE_STATE_METRICS_SELECTOR = 'job="kube-state-metrics"'
 
 # Labels the exporter puts on per-process series (exporter/metrics.py, PROCESS_LABELS).

@@ -1,8 +1,12 @@
-"""Recording rules: usage ratios per process, group and node; trends; the pod join.
+"""Recording rules: usage ratios per process, group and node; trends; the pod joins.
 
 The exporter exports usage and limit as separate gauges in base units (the
 ratio is PromQL's job); these rules compute the ratios once per evaluation so
 alerts and dashboards share them. Naming: level:metric:operations.
+
+The pod joins name each exported process's namespace, pod and container from
+kube-state-metrics (kube_pod_info, kube_pod_container_info). They are the only
+pod-identity rules: deploy/kubernetes ships no hand-written rule file.
 """
 
 from vma_mixin import config as c
@@ -23,8 +27,26 @@ PROCESS_DERIV = f"vma:process_map_areas:deriv{c.PREDICT_WINDOW}"
 SECONDS_TO_LIMIT = "vma:process_map_areas:seconds_to_limit"
 TOP_OBJECT_DERIV = f"vma:process_top_object_map_areas:deriv{c.LEAK_WINDOW}"
 POD_RATIO = "vma:process_map_areas_ratio:by_pod"
+POD_MAX_RATIO = "vma:pod_map_areas_max:ratio"
+CONTAINER_MAX_RATIO = "vma:container_map_areas_max:ratio"
 
-RECORDED = (PROCESS_RATIO, GROUP_RATIO, NODE_RATIO, PROCESS_DERIV, SECONDS_TO_LIMIT, TOP_OBJECT_DERIV, POD_RATIO)
+POD_RULES = (POD_RATIO, POD_MAX_RATIO, CONTAINER_MAX_RATIO)
+RECORDED = (PROCESS_RATIO, GROUP_RATIO, NODE_RATIO, PROCESS_DERIV, SECONDS_TO_LIMIT, TOP_OBJECT_DERIV,
+            *POD_RULES)
+
+# Per-process labels that do not name a pod or container: max without() them leaves one
+# series per pod, or per container once "container" is joined, with every target label
+# (instance, job, cluster, ...).
+PER_PROCESS_ONLY = "group, pid, comm, container_id"
+
+# kube-state-metrics writes container_id as "<runtime>://<id>" (containerd://, cri-o://,
+# docker://); the exporter's label is the bare id.
+RUNTIME_PREFIX = "[a-z0-9.+-]+://(.+)"
+
+
+def ksm(metric: str, *matchers: str) -> str:
+    """A kube-state-metrics series: ``kube_pod_info{job="kube-state-metrics"}``."""
+    return metric + "{" + ", ".join((c.KUBE_STATE_METRICS_SELECTOR, *matchers)) + "}"
 
 
 def rules() -> list[dict]:
@@ -89,7 +111,30 @@ vma_node_map_areas_limit{sel()}
 {PROCESS_RATIO}{sel('pod_uid!=""')}
   * on(pod_uid) group_left(namespace, pod, node)
 max by (pod_uid, namespace, pod, node) (
-  label_replace(kube_pod_info{{{c.KUBE_STATE_METRICS_SELECTOR}}}, "pod_uid", "$1", "uid", "(.+)")
+  label_replace({ksm("kube_pod_info")}, "pod_uid", "$1", "uid", "(.+)")
+)
+""",
+        },
+        {
+            # Per pod: its busiest exported process. Series of a pod's containers and
+            # processes fold into one per pod; after a container restart it continues.
+            "record": POD_MAX_RATIO,
+            "expr": f"max without({PER_PROCESS_ONLY}) ({POD_RATIO}{sel()})\n",
+        },
+        {
+            # Per container (by name, so it continues across restarts): its busiest
+            # exported process. kube_pod_container_info gives the name of a container ID;
+            # only started containers have an ID (a waiting one has container_id="", and
+            # several of those would be duplicates on the "one" side of the join: an error
+            # for the whole rule). max by () folds several kube-state-metrics replicas.
+            "record": CONTAINER_MAX_RATIO,
+            "expr": f"""\
+max without({PER_PROCESS_ONLY}) (
+  {POD_RATIO}{sel('container_id!=""')}
+    * on(container_id) group_left(container)
+  max by (container_id, container) (
+    label_replace({ksm("kube_pod_container_info", 'container_id!=""')}, "container_id", "$1", "container_id", "{RUNTIME_PREFIX}")
+  )
 )
 """,
         },
