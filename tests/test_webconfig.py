@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 
 import bcrypt
 import pytest
@@ -398,3 +399,42 @@ def test_module_docstring_example_is_valid(tmp_path, pki):
     web = load_web_config(write_web(tmp_path, example.replace("$2y$10$...", repr(hashed("pw")))))
     assert web.tls and web.auth is not None and web.allowed_sans == {"prometheus.example.org"}
     assert web.ssl_context.verify_mode == ssl.CERT_REQUIRED and web.rate_limit.burst == 10
+
+
+@pytest.mark.e2e
+def test_a_real_prometheus_scrapes_over_mtls_with_basic_auth(tmp_path, pki):
+    # The client that matters, with Go's TLS stack and its basic auth, not Python's.
+    from e2e.prometheus import BINARY, Prometheus
+    if BINARY is None:
+        pytest.skip("prometheus not installed (scripts/test.sh installs Debian's prometheus)")
+    web = write_web(pki["dir"], f"""\
+        tls_server_config:
+          cert_file: server.crt
+          key_file: server.key
+          client_auth_type: RequireAndVerifyClientCert
+          client_ca_file: ca.crt
+          client_allowed_sans: [prometheus.test]
+        basic_auth_users:
+          prometheus: '{hashed(PASSWORD)}'
+        """, "prometheus-e2e.yml")
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD)
+    rules = tmp_path / "rules.yml"
+    rules.write_text("groups: []\n")
+    with Daemon(f"--web.config.file={web}", scheme="https") as d:
+        prom = Prometheus(str(tmp_path), job="vma", targets=[f"127.0.0.1:{d.port}"], rules_file=str(rules))
+        prom.config["global"]["scrape_timeout"] = prom.config["global"]["scrape_interval"] = "2s"
+        prom.config["scrape_configs"][0].update({
+            "scheme": "https",
+            "tls_config": {"ca_file": pki["ca"][0], "cert_file": pki["client"][0], "key_file": pki["client"][1]},
+            "basic_auth": {"username": "prometheus", "password_file": str(password_file)},
+        })
+        with prom:
+            deadline = time.monotonic() + 90
+            while not prom.query('up{job="vma"} == 1'):
+                assert time.monotonic() < deadline, f"never up: {prom.query('up')} {prom.log()}"
+                time.sleep(0.5)
+            (complete,) = prom.query('vma_exporter_collection_complete{job="vma"}')
+            assert complete["value"][1] == "1"
+            assert prom.query('vma_exporter_config_last_reload_successful{job="vma"} == 1')
+        assert "level=error" not in d.log()
