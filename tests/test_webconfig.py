@@ -260,6 +260,13 @@ def test_bad_web_config_stops_the_start(tmp_path):
     assert f"--web.config.file: {path}: basic_auth_users.alice: not a bcrypt hash" in r.stderr
 
 
+def test_rate_limit_answers_429_past_the_burst(tmp_path):
+    path = write_web(tmp_path, "rate_limit:\n  interval: 1h\n  burst: 2\n")
+    with Daemon(f"--web.config.file={path}") as d:
+        codes = [requests.get(d.url + "/-/healthy", timeout=60).status_code for _ in range(4)]
+    assert codes == [200, 200, 429, 429]
+
+
 # --- real TLS and basic auth ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
