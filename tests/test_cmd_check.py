@@ -10,42 +10,24 @@ import json
 import os
 import resource
 import shutil
-import subprocess
-import sys
 
 import pytest
+from helpers.cli import (
+    FIXTURE,
+    ROOTS,
+    cli,
+    golden,
+    run_cli,
+    skip_unless_pid1_maps_unreadable,
+    unused_pid,
+)
+from helpers.workload import Workload, kernel_map_areas
 
 from exporter.cli import main
 from exporter.commands.check import parse_size
 from exporter.commands.checks_process import map_areas_result
 from exporter.procfs import ParseError
 from exporter.procfs.meminfo import parse_meminfo
-from helpers.workload import Workload, kernel_map_areas
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-FIXTURE = os.path.join(HERE, "fixtures", "cli")
-ROOTS = ["--path.procfs", os.path.join(FIXTURE, "proc"), "--path.sysfs", os.path.join(FIXTURE, "sys")]
-
-
-def golden(name: str, actual: str) -> None:
-    path = os.path.join(FIXTURE, "expected", name)
-    if os.environ.get("VMA_UPDATE_GOLDEN"):
-        with open(path, "w") as f:
-            f.write(actual)
-    with open(path) as f:
-        assert actual == f.read(), f"output differs from {path} (VMA_UPDATE_GOLDEN=1 regenerates it)"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exporter", *argv], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
 
 
 def checks(out: str) -> dict[tuple[str, str], dict]:
@@ -267,10 +249,7 @@ def test_a_real_process_against_its_rlimit_data(factor, status):
 
 
 def test_a_missing_pid_fails_with_a_clear_error():
-    with open("/proc/sys/kernel/pid_max") as f:
-        pid = int(f.read()) - 1
-    while os.path.exists(f"/proc/{pid}"):
-        pid -= 1
+    pid = unused_pid()
     result = cli("check", "--pid", str(pid))
     assert result.returncode == 1
     assert f"no process with pid {pid} (/proc/{pid} does not exist)" in result.stdout
@@ -278,12 +257,7 @@ def test_a_missing_pid_fails_with_a_clear_error():
 
 
 def test_an_unreadable_process_names_cap_sys_ptrace():
-    try:
-        with open("/proc/1/maps", "rb") as f:
-            f.read(1)
-        pytest.skip("/proc/1/maps is readable here: no process refuses us")
-    except PermissionError:
-        pass
+    skip_unless_pid1_maps_unreadable()
     result = cli("check", "--pid", "1", "--json")
     assert result.returncode == 1
     got = checks(result.stdout)

@@ -8,43 +8,26 @@ unmapped, one anonymous area freed and another split by mprotect).
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
+from helpers.cli import (
+    FIXTURE,
+    cli,
+    golden,
+    run_cli,
+    skip_unless_pid1_maps_unreadable,
+    unused_pid,
+)
+from helpers.workload import Workload, kernel_map_areas
 
 from exporter.cli import main
 from exporter.procfs import ParseError
 from exporter.procfs.maps import Classifier, parse_maps
 from exporter.procfs.maps_areas import iter_areas, parse_areas
-from helpers.workload import Workload, kernel_map_areas
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-FIXTURE = os.path.join(HERE, "fixtures", "cli")
 SNAPS = os.path.join(FIXTURE, "snapshots")
-
-
-def golden(name: str, actual: str) -> None:
-    path = os.path.join(FIXTURE, "expected", name)
-    if os.environ.get("VMA_UPDATE_GOLDEN"):
-        with open(path, "w") as f:
-            f.write(actual)
-    with open(path) as f:
-        assert actual == f.read(), f"output differs from {path} (VMA_UPDATE_GOLDEN=1 regenerates it)"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exporter", *argv], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 # --- the per-area parser (procfs/maps.py) ------------------------------------
@@ -228,7 +211,7 @@ def test_snapshot_is_the_maps_file_and_diff_compares_it_with_now(tmp_path):
 
 
 def test_diff_and_snapshot_of_a_missing_pid_exit_1_with_a_clear_error():
-    missing = _unused_pid()
+    missing = unused_pid()
     for argv in (["diff", str(missing), "--interval", "0.1"], ["snapshot", str(missing)]):
         result = cli(*argv)
         assert result.returncode == 1
@@ -237,24 +220,11 @@ def test_diff_and_snapshot_of_a_missing_pid_exit_1_with_a_clear_error():
 
 
 def test_diff_of_an_unreadable_process_names_cap_sys_ptrace():
-    try:
-        with open("/proc/1/maps", "rb") as f:
-            f.read(1)
-        pytest.skip("/proc/1/maps is readable here: no process refuses us")
-    except PermissionError:
-        pass
+    skip_unless_pid1_maps_unreadable()
     result = cli("diff", "1", "--interval", "0.1")
     assert result.returncode == 1
     assert "cannot read /proc/1/maps: permission denied" in result.stderr
     assert "CAP_SYS_PTRACE" in result.stderr
-
-
-def _unused_pid() -> int:
-    with open("/proc/sys/kernel/pid_max") as f:
-        pid = int(f.read()) - 1
-    while os.path.exists(f"/proc/{pid}"):
-        pid -= 1
-    return pid
 
 
 def test_snapshot_to_an_unwritable_place_fails_cleanly(capsys, tmp_path):

@@ -15,37 +15,18 @@ import time
 import uuid
 
 import pytest
-
-from exporter.cli import main
+from helpers.cli import (
+    REPO,
+    ROOTS,
+    cli,
+    golden,
+    run_cli,
+)
 from helpers.workload import Workload, kernel_map_areas
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-FIXTURE = os.path.join(HERE, "fixtures", "cli")
-ROOTS = ["--path.procfs", os.path.join(FIXTURE, "proc"), "--path.sysfs", os.path.join(FIXTURE, "sys")]
+from exporter.cli import main
+
 WORKLOAD_CONFIG = 'process_names:\n  - name: "wl"\n    comm: [workload]\n'
-
-
-def golden(name: str, actual: str) -> None:
-    path = os.path.join(FIXTURE, "expected", name)
-    if os.environ.get("VMA_UPDATE_GOLDEN"):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(actual)
-    with open(path) as f:
-        assert actual == f.read(), f"output differs from {path} (VMA_UPDATE_GOLDEN=1 regenerates it)"
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli(*argv: str, env=None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """The command as a person runs it: a separate process."""
-    return subprocess.run([sys.executable, "-m", "exporter", *argv], cwd=REPO, capture_output=True,
-                          text=True, env=env, timeout=timeout)
 
 
 def test_top_over_the_fixture_node_is_exact(capsys):
