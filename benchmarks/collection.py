@@ -129,7 +129,7 @@ def main() -> int:
     workloads, pythons = build_node()
     try:
         snap, runs = measure_cpu(args.rounds)
-        total_areas = sum(p.map_areas or 0 for p in snap.processes)
+        total_areas = sum(g.map_areas_sum for g in snap.groups)
         f, c, u, s = (statistics.median(runs[k]) for k in ("floor", "collect", "uncached", "scrape"))
         print(f"node: {snap.scanned} processes, {total_areas} map areas, "
               f"{len(snap.exported)} exported, max {snap.processes[0].map_areas} in one process")

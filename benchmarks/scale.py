@@ -195,7 +195,7 @@ def value_of(text: str, name: str) -> float:
 
 
 def report(title: str, snap, medians, rounds: int) -> None:
-    areas = sum(p.map_areas or 0 for p in snap.processes)
+    areas = sum(g.map_areas_sum for g in snap.groups)
     top = snap.processes[0].map_areas if snap.processes else 0
     print(f"\n== {title} ==")
     print(f"node: {snap.scanned:,} processes scanned, {areas:,} map areas, the largest {top:,}; "

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import replace
 
-from exporter.procfs import Denied, ParseError, ProcfsError, Vanished
+from exporter.procfs import DeadlineExceeded, Denied, ParseError, ProcfsError, Vanished
 from exporter.procfs import cmdline as cmdline_file
 from exporter.procfs.cgroup import read_cgroup
 from exporter.procfs.hugepages import read_numa_pools, read_pools
@@ -64,7 +64,9 @@ class Collector:
         self._sequence = 0
         self._detailed: set[tuple[int, int]] = set()  # (pid, start) exported last time
         self._details = DetailCache()
-        self.detail_all = False  # CLI views want the breakdown for every process
+        # The CLI views want every watched process in the Snapshot, each with its
+        # breakdown; the daemon keeps only the exported ones (memory on big nodes).
+        self.detail_all = False
 
     @property
     def config(self) -> Config:
@@ -121,13 +123,16 @@ class Collector:
                 try:
                     identity = (pid, stat.starttime_ticks)
                     if self.detail_all or identity in self._detailed:
-                        maps = self._details.read(roots, pid, identity, classifier)
+                        maps = self._details.read(roots, pid, identity, classifier, deadline)
                     else:
-                        maps = read_map_count(roots, pid)
+                        maps = read_map_count(roots, pid, deadline)
                 except Denied:
                     errors["permission"] += 1  # still counted in its group, without map areas
                 if maps is not None and maps.areas == 0 and status.virtual:
                     raise Vanished(f"{pid}: maps empty while status has memory (exiting)")
+            except DeadlineExceeded:
+                complete = False  # this process is left out: a partial count would understate it
+                break
             except ProcfsError as exc:
                 errors[reason_of(exc)] += 1
                 log.debug("pid %d: %s", pid, exc)
@@ -153,8 +158,9 @@ class Collector:
             max_map_count=max_map_count,
             pools=tuple(_node_fact(read_pools, roots, [])),
             numa_pools=tuple(_node_fact(read_numa_pools, roots, [])),
-            processes=tuple(samples),
+            processes=tuple(samples if self.detail_all else (s for s in samples if s.exported)),
             groups=aggregate_groups(samples),
+            watched=len(samples),
             scanned=scanned,
             read_errors_total=dict(self._errors_total),
             read_errors=errors,

@@ -27,10 +27,11 @@ class DetailCache:
         self._this: dict[Identity, tuple[tuple, MapsSummary]] = {}
         self.hits = 0
 
-    def read(self, roots: Roots, pid: int, identity: Identity, classifier: Classifier) -> MapsSummary:
+    def read(self, roots: Roots, pid: int, identity: Identity, classifier: Classifier,
+             deadline: float | None = None) -> MapsSummary:
         chunks: list[bytes] = []
         size = crc = 0
-        stream = iter_chunks(roots.pid(pid, "maps"))
+        stream = iter_chunks(roots.pid(pid, "maps"), deadline=deadline)
         for chunk in stream:
             chunks.append(chunk)
             size += len(chunk)

@@ -123,7 +123,7 @@ def self_families(snap: Snapshot, extra=()):
                             value=snap.scanned)
     yield GaugeMetricFamily("vma_exporter_processes_watched",
                             "Processes matched by the targets config in the last collection.",
-                            value=len(snap.processes))
+                            value=snap.watched)
     yield GaugeMetricFamily("vma_exporter_processes_exported",
                             "Processes given per-process series (top N plus those near the limit).",
                             value=len(snap.exported))

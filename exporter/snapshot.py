@@ -59,9 +59,12 @@ class Snapshot:
     max_map_count: int | None
     pools: tuple[HugePool, ...]
     numa_pools: tuple[HugePool, ...]
-    processes: tuple[ProcessSample, ...]  # every watched process, most map areas first
+    # Most map areas first: the exported processes, or every watched one when the
+    # collector's detail_all is set (the CLI views). Groups cover every process either way.
+    processes: tuple[ProcessSample, ...]
     groups: tuple[GroupSample, ...]
     scanned: int  # processes examined (kernel threads and zombies excluded)
+    watched: int = 0  # processes matched by the targets config
     # Cumulative since start, per reason in READ_ERROR_REASONS.
     read_errors_total: dict[str, int] = field(default_factory=dict)
     # Errors of this collection only, for logs and tools.

@@ -6,6 +6,7 @@ import sys
 import time
 
 import psutil
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.collect import Collector
@@ -88,8 +89,8 @@ per_process: {{top_n: 1}}
             assert top.limits is not None
             # The next pass predicts the new top: the old one is only counted now.
             snap = collector.collect()
-            detailed = {p.pid for p in snap.processes if p.maps.detailed}
-            assert detailed == {big.pid}, f"small={small.pid} big={big.pid}"
+            assert [p.pid for p in snap.processes] == [big.pid], "the daemon keeps only exported samples"
+            assert collector._detailed == {top.identity}, f"small={small.pid} big={big.pid}"
 
 
 def test_a_breakdown_is_reused_only_while_maps_is_unchanged():
@@ -115,3 +116,22 @@ per_process: {{top_n: 5}}
         grown = {p.pid: p for p in snap.processes}[growing.pid]
         assert grown.maps.by_kind["anon"] > before
         assert sum(grown.maps.by_kind.values()) == grown.map_areas
+
+
+def test_a_deadline_cuts_even_one_long_maps_read():
+    """--collect.timeout must hold inside one process of many areas, not only between processes."""
+    import time as clock
+
+    from exporter.procfs import DeadlineExceeded
+    from exporter.procfs.maps import iter_chunks, read_map_count
+
+    with Workload("areas", 20_000, comm=COMM) as wl:  # ~1.4 MB of maps: several chunks
+        path = f"/proc/{wl.pid}/maps"
+        chunks = iter_chunks(path, deadline=clock.monotonic() - 1)
+        assert next(chunks), "the first chunk is read"
+        with pytest.raises(DeadlineExceeded):
+            next(chunks)
+        assert read_map_count(Roots(), wl.pid, deadline=clock.monotonic() + 60).areas > 20_000
+        collector = Collector(Roots(), config(f'process_names: [{{name: wl, comm: [{COMM}]}}]'), timeout=1e-9)
+        snap = collector.collect()
+        assert not snap.complete and wl.pid not in {p.pid for p in snap.processes}

@@ -55,7 +55,7 @@ def header_lines(snap: Snapshot, style: fmt.Style) -> list[str]:
     else:
         pools = "none (no hugetlb support)"
     lines.append(style.bold("hugepages ") + pools)
-    watched = len(snap.processes)
+    watched = snap.watched
     line = style.bold("processes ") + f"{watched} watched of {snap.scanned} scanned"
     unreadable = sum(1 for p in snap.processes if p.maps is None)
     if unreadable:
@@ -124,7 +124,7 @@ def render_json(snap: Snapshot, limit: int | None,
                        "reserved": p.reserved, "surplus": p.surplus, "usable": p.free - p.reserved}
                       for p in snap.pools],
         "processes_scanned": snap.scanned,
-        "processes_watched": len(snap.processes),
+        "processes_watched": snap.watched,
         "read_errors": dict(snap.read_errors),
         "complete": snap.complete,
         "processes": out,

@@ -34,6 +34,14 @@ class ReadFailed(ProcfsError):
     """Any other I/O error (EIO and friends)."""
 
 
+class DeadlineExceeded(ProcfsError):
+    """The collection's time (--collect.timeout) ran out in the middle of a read.
+
+    Not the process's fault: the caller stops the pass and leaves the process out,
+    since a partial count would understate it.
+    """
+
+
 def translate(exc: OSError, path: str) -> ProcfsError:
     """Turn an OSError from reading *path* into the reader error it means.
 

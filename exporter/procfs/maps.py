@@ -22,11 +22,12 @@ Anonymous lines end in ``"0 \\n"``: a single space.
 """
 
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-from exporter.procfs import translate
+from exporter.procfs import DeadlineExceeded, translate
 from exporter.procfs.paths import Roots
 
 KINDS = ("anon", "heap", "stack", "file", "shm", "hugetlb", "special")
@@ -223,18 +224,22 @@ def parse_maps(data: bytes, classifier: Classifier | None = None) -> MapsSummary
     return summarize((data,), classifier)
 
 
-def iter_chunks(path: str, size: int = CHUNK) -> Iterator[bytes]:
+def iter_chunks(path: str, size: int = CHUNK, deadline: float | None = None) -> Iterator[bytes]:
     """Yield a file's content in chunks of *size*, translating OS errors for the caller.
 
     seq_file hands out at most one page per read() of /proc/PID/maps, so the
     loop over those 4 KiB reads runs in C inside BufferedReader.read(size),
     and the Python code above runs once per 256 KiB, not once per page.
+    Past *deadline* (time.monotonic()) it raises DeadlineExceeded between
+    chunks: one process of a million areas must not overrun --collect.timeout.
     """
     try:
         # (buffering=1 would mean line buffering: keep a real buffer for tiny sizes in tests)
         with open(path, "rb", buffering=max(size, 4096)) as f:
             while chunk := f.read(size):
                 yield chunk
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DeadlineExceeded(path)
     except OSError as exc:
         raise translate(exc, path) from None
 
@@ -243,6 +248,6 @@ def read_maps(roots: Roots, pid: int, classifier: Classifier | None = None) -> M
     return summarize(iter_chunks(roots.pid(pid, "maps")), classifier)
 
 
-def read_map_count(roots: Roots, pid: int) -> MapsSummary:
+def read_map_count(roots: Roots, pid: int, deadline: float | None = None) -> MapsSummary:
     """The count alone, as a summary that is not ``detailed``."""
-    return MapsSummary(areas=count_areas(iter_chunks(roots.pid(pid, "maps"))))
+    return MapsSummary(count_areas(iter_chunks(roots.pid(pid, "maps"), deadline=deadline)))

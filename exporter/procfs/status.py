@@ -9,7 +9,7 @@ HugetlbPages in 4.4. Kernel threads and zombies have no Vm* lines at all.
 import re
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, is_u64, parse_u64, read_file
+from exporter.procfs import ParseError, is_u64, read_file
 from exporter.procfs.paths import Roots
 
 _FIELDS = {
@@ -49,14 +49,16 @@ def parse_status(data: bytes) -> ProcStatus:
     """Parse the bytes of /proc/PID/status; only the memory lines and Uid are kept."""
     values: dict[str, int] = {}
     for key, rest in _LINE.findall(data):
-        parts = rest.split()
         if key == b"Uid":  # real, effective, saved, filesystem
+            parts = rest.split()
             if len(parts) >= 2 and is_u64(parts[1]):  # only {{.Username}} needs it: no error
                 values["uid"] = int(parts[1])
             continue
-        if len(parts) != 2 or parts[1] != b"kB":
+        # Inline rather than split() and a helper per field: this runs for every process.
+        number = rest[:-3].rstrip() if rest.endswith(b" kB") else b""
+        if not is_u64(number):
             raise ParseError("status", f"{key.decode()}: expected '<n> kB', got {rest.strip()!r}")
-        values[_FIELDS[key]] = parse_u64(parts[0], "status", key.decode()) * 1024
+        values[_FIELDS[key]] = int(number) * 1024
     return ProcStatus(**values)
 
 
