@@ -4,6 +4,7 @@ Flags follow node_exporter's names so fleet tooling carries over.
 """
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -27,16 +28,24 @@ DEFAULT_LISTEN = f":{DEFAULT_PORT}"
 log = logging.getLogger("exporter")
 
 
-def add_common(p: argparse.ArgumentParser) -> None:
-    """Flags every command shares: where /proc and /sys are, which targets."""
-    p.add_argument("--config.file", dest="config_file", metavar="PATH",
+def add_common(p: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """Flags every command shares: where /proc and /sys are, which targets.
+
+    On a subcommand's parser (*suppress*), the defaults are SUPPRESS: argparse
+    copies a subparser's defaults over the namespace, so a default there would
+    silently undo ``vma-exporter --path.procfs /host/proc top``.
+    """
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
+    p.add_argument("--config.file", dest="config_file", metavar="PATH", default=default(None),
                    help="targets config (YAML); default: the embedded config, every process grouped by comm")
-    p.add_argument("--path.procfs", dest="procfs", default="/proc", metavar="PATH",
-                   help="procfs mount point (default: %(default)s)")
-    p.add_argument("--path.sysfs", dest="sysfs", default="/sys", metavar="PATH",
-                   help="sysfs mount point (default: %(default)s)")
-    p.add_argument("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS),
-                   help="log level (default: %(default)s)")
+    p.add_argument("--path.procfs", dest="procfs", default=default("/proc"), metavar="PATH",
+                   help="procfs mount point (default: /proc)")
+    p.add_argument("--path.sysfs", dest="sysfs", default=default("/sys"), metavar="PATH",
+                   help="sysfs mount point (default: /sys)")
+    p.add_argument("--log.level", dest="log_level", default=default("info"), choices=list(logs.LEVELS),
+                   help="log level (default: info)")
 
 
 def seconds(text: str) -> float:
@@ -77,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "textfile collector, e.g. /var/lib/node_exporter/textfile/vma.prom) and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"exporter.commands.{name}").register(sub, add_common)
+        importlib.import_module(f"exporter.commands.{name}").register(sub, functools.partial(add_common, suppress=True))
     return p
 
 
@@ -101,6 +110,18 @@ def write_textfile_or_fail(registry, path: str) -> int:
     return 0
 
 
+def roots_or_exit(args) -> Roots:
+    """--path.procfs must be a procfs (it has /stat); --path.sysfs a directory."""
+    if not os.path.isfile(os.path.join(args.procfs, "stat")):
+        print(f"vma-exporter: --path.procfs: {args.procfs} is not a procfs mount (no {args.procfs}/stat)",
+              file=sys.stderr)
+        sys.exit(2)
+    if not os.path.isdir(args.sysfs):
+        print(f"vma-exporter: --path.sysfs: {args.sysfs} is not a directory", file=sys.stderr)
+        sys.exit(2)
+    return Roots(args.procfs, args.sysfs)
+
+
 def run_daemon(args) -> int:
     from exporter import server
     from exporter.reload import Reloader, WebState, block_signals, wait_for_signals
@@ -119,7 +140,7 @@ def run_daemon(args) -> int:
         except WebConfigError as exc:
             print(f"vma-exporter: --web.config.file: {exc}", file=sys.stderr)
             return 2
-    roots = Roots(args.procfs, args.sysfs)
+    roots = roots_or_exit(args)
     collector = Collector(roots, config, timeout=args.collect_timeout)
     web_state = WebState(web)
     reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)

@@ -141,6 +141,16 @@ def self_families(snap: Snapshot, extra=()):
     yield from extra
 
 
+def reload_families(successful: bool, success_timestamp: float):
+    """The state of config reloads (reload.Reloader keeps it)."""
+    yield GaugeMetricFamily("vma_exporter_config_last_reload_successful",
+                            "1 if the last config reload (start, SIGHUP or POST /-/reload) succeeded, else 0.",
+                            value=1 if successful else 0)
+    yield GaugeMetricFamily("vma_exporter_config_last_reload_success_timestamp_seconds",
+                            "Time of the last successful config load, seconds since the Unix epoch.",
+                            value=success_timestamp)
+
+
 class SnapshotCollector:
     """Registered in a prometheus_client registry; collects on scrape."""
 

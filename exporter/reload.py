@@ -14,8 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from prometheus_client.core import GaugeMetricFamily
-
+from exporter.metrics import reload_families
 from exporter.targets import ConfigError, load_config
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -70,12 +69,7 @@ class Reloader:
 
     def families(self):
         """Extra families for metrics.SnapshotCollector(extra=...)."""
-        yield GaugeMetricFamily("vma_exporter_config_last_reload_successful",
-                                "1 if the last config reload (start, SIGHUP or POST /-/reload) succeeded, else 0.",
-                                value=1 if self.successful else 0)
-        yield GaugeMetricFamily("vma_exporter_config_last_reload_success_timestamp_seconds",
-                                "Time of the last successful config load, seconds since the Unix epoch.",
-                                value=self.success_timestamp)
+        return reload_families(self.successful, self.success_timestamp)
 
 
 SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}

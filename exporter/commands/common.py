@@ -59,20 +59,9 @@ def positive_int(text: str) -> int:
 
 
 def add_common_flags(p: argparse.ArgumentParser, add_common) -> None:
-    """cli.add_common's flags on a command's parser, without hiding the same
-    flags given before the command.
-
-    argparse copies every default of a subparser over the namespace, so
-    ``vma-exporter --path.procfs /host/proc top`` would silently read /proc.
-    With SUPPRESS as the default, a flag absent after the command leaves the
-    value parsed before it (or the top-level default) in place.
-    """
-    before = len(p._actions)
+    """cli.add_common's flags on a command's parser. cli passes it with SUPPRESS
+    defaults, so the same flags given before the command are not undone."""
     add_common(p)
-    for action in p._actions[before:]:
-        if action.help and "%(default)s" in action.help:
-            action.help = action.help.replace("%(default)s", str(action.default))
-        action.default = argparse.SUPPRESS
 
 
 def add_output_flags(p: argparse.ArgumentParser) -> None:
