@@ -10,8 +10,9 @@ tool that judges it and by running what it describes:
 - The privilege model of both (uid 0 with only CAP_SYS_PTRACE; a plain uid with an
   ambient CAP_SYS_PTRACE): the installed exporter under each identity, via setpriv,
   against processes of another uid.
-- deploy/systemd: ``systemd-analyze verify`` and ``security``; the textfile timer's
-  and cron line's exact command, checked by promtool and for an atomic rename.
+- deploy/systemd: ``systemd-analyze verify`` and ``security``; the daemon's ExecReload
+  (SIGHUP) run against the installed exporter; the textfile timer's and cron line's
+  exact command, checked by promtool and for an atomic rename.
 """
 
 import json
@@ -19,6 +20,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -543,6 +545,17 @@ def systemd_root(image):
         pytest.skip("no systemd unit directory on this machine")
     if not os.path.exists(os.path.join(root, "usr", "lib", "systemd", "system")):
         shutil.copytree(system, os.path.join(root, "usr", "lib", "systemd", "system"), symlinks=True)
+    # The commands the units run besides the venv's (ExecReload's /bin/kill, from procps on
+    # every distribution): verify checks that each one exists and is executable in the root.
+    for name in UNITS:
+        for key in ("ExecStart", "ExecReload"):
+            for value in unit_values(name, key):
+                command = shlex.split(value)[0].lstrip("-@:+!")
+                if not command.startswith("/opt/vma-exporter/") and not os.path.exists(root + command):
+                    if not os.access(command, os.X_OK):
+                        pytest.skip(f"{command} is not on this machine")
+                    os.makedirs(os.path.dirname(root + command), exist_ok=True)
+                    shutil.copy2(command, root + command)
     return root
 
 
@@ -570,6 +583,56 @@ def test_systemd_daemon_flags_exist_in_cli():
     argv = shlex.split(unit_values("vma-exporter.service", "ExecStart")[0].replace("$VMA_EXPORTER_ARGS", ""))
     assert argv[0] == "/opt/vma-exporter/bin/vma-exporter"
     assert parse_args_or_fail(argv[1:]).listen == ":9979"
+
+
+def exec_reload_argv(pid: int) -> list[str]:
+    """The daemon unit's ExecReload, with systemd's $MAINPID substituted."""
+    values = unit_values("vma-exporter.service", "ExecReload")
+    assert len(values) == 1, f"ExecReload lines: {values}"
+    return [str(pid) if a == "$MAINPID" else a for a in shlex.split(values[0])]
+
+
+def test_systemd_exec_reload_sends_sighup_to_the_main_pid():
+    """`systemctl reload vma-exporter` is the exporter's SIGHUP reload (exporter/reload.py)."""
+    argv = exec_reload_argv(12345)
+    assert argv[0] == "/bin/kill" and argv[-1] == "12345", argv
+    assert len(argv) == 3 and argv[1].startswith("-"), argv
+    assert signal.Signals["SIG" + argv[1][1:].removeprefix("SIG")] == signal.SIGHUP, argv
+
+
+def test_systemd_exec_reload_reloads_the_installed_exporter(image, tmp_path):
+    """The ExecReload command, run as systemd would run it, makes the running exporter reload:
+    a broken config is refused (the gauge the alert reads drops to 0), a good one accepted."""
+    if not os.access(exec_reload_argv(0)[0], os.X_OK):
+        pytest.skip(f"{exec_reload_argv(0)[0]} is not on this machine")
+    config = tmp_path / "config.yaml"
+    config.write_text("process_names:\n  - name: first\n    comm: [vmadeploy]\n")
+    proc, url = start_exporter([image["exe"], f"--config.file={config}"], cwd=image["root"])
+
+    def reload_successful() -> float:
+        return metrics_of(requests.get(url + "/metrics", timeout=WAIT).text)[
+            "vma_exporter_config_last_reload_successful"][0].value
+
+    def reload_and_wait_for(value: float) -> None:
+        out = subprocess.run(exec_reload_argv(proc.pid), capture_output=True, text=True, timeout=WAIT, check=False)
+        assert out.returncode == 0, out.stderr
+        deadline = time.monotonic() + WAIT
+        while reload_successful() != value:
+            assert proc.poll() is None, "the exporter exited on the reload signal"
+            assert time.monotonic() < deadline, f"vma_exporter_config_last_reload_successful never became {value}"
+            time.sleep(0.1)
+
+    try:
+        assert reload_successful() == 1
+        config.write_text("process_names:\n  - name: broken\n    comm: []\n")
+        reload_and_wait_for(0)
+        config.write_text("process_names:\n  - name: second\n    comm: [vmadeploy]\n")
+        reload_and_wait_for(1)
+    finally:
+        proc.terminate()
+        proc.wait(WAIT)
+    err = proc.stderr.read()
+    assert "level=error" in err and "reload failed, keeping the running config" in err, err[-2000:]
 
 
 # --- textfile mode examples ----------------------------------------------------------------------

@@ -301,11 +301,15 @@ def test_every_runbook_url_points_at_a_runbook_section():
 # --- the exporter's metric contract -------------------------------------------------------------
 
 def exported_metric_names() -> set[str]:
-    """Every sample name the exporter can expose, from exporter/metrics.py itself."""
+    """Every sample name the daemon can expose, from the code that defines them: exporter/metrics.py,
+    plus the reload gauges of exporter/reload.py, wired in as exporter/cli.py's run_daemon does
+    (SnapshotCollector(..., extra=reloader.families))."""
     from exporter.metrics import SnapshotCollector
+    from exporter.reload import Reloader
 
+    reloader = Reloader(collector=None, config_path=None)
     names = set()
-    for fam in SnapshotCollector(collector=None).describe():
+    for fam in SnapshotCollector(collector=None, extra=reloader.families).describe():
         suffix = {"counter": "_total", "info": "_info"}.get(fam.type, "")
         names.add(fam.name + suffix)
     return names
@@ -318,10 +322,11 @@ def used_metric_names(expr: str) -> set[str]:
 def test_rules_use_only_metrics_the_exporter_exposes():
     exposed = exported_metric_names()
     assert "vma_process_map_areas" in exposed and "vma_exporter_read_errors_total" in exposed
+    assert "vma_exporter_config_last_reload_successful" in exposed
     for g in vma_mixin.groups():
         for rule in g["rules"]:
             unknown = used_metric_names(rule["expr"]) - exposed
-            assert not unknown, f"{rule.get('alert') or rule.get('record')} uses {unknown}, not in exporter/metrics.py"
+            assert not unknown, f"{rule.get('alert') or rule.get('record')} uses {unknown}, not in exporter/metrics.py or exporter/reload.py"
 
 
 def test_process_labels_match_the_exporter():

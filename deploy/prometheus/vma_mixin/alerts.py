@@ -164,6 +164,16 @@ def exporter() -> list[dict]:
               "vma-exporter on {{ $labels.instance }} stops its collections at --collect.timeout (the last "
               "took {{ $value | humanizeDuration }}) before it has read every process: the processes it did "
               "not reach are missing."),
+        # A refused reload leaves the previous config serving (exporter/reload.py). The value is
+        # the age of that config: how long the fleet has been running something else than pushed.
+        alert("VmaExporterConfigReloadFailed",
+              f"time() - vma_exporter_config_last_reload_success_timestamp_seconds{sel()}\n  and\n"
+              f"vma_exporter_config_last_reload_successful{sel()} == 0\n",
+              c.RELOAD_FAILED_FOR, "warning",
+              "vma-exporter failed to reload its configuration.",
+              "vma-exporter on {{ $labels.instance }} refused its last configuration reload and keeps "
+              "serving the configuration it loaded {{ $value | humanizeDuration }} ago: changes to the "
+              "targets config or the web config since then are not in effect."),
     ]
 
 

@@ -78,6 +78,10 @@ EXPORTER_DOWN_FOR = "5m"
 READ_ERRORS_WINDOW = "10m"
 READ_ERRORS_FOR = "15m"
 INCOMPLETE_FOR = "15m"  # --collect.timeout cut collections short this long
+# The last reload (SIGHUP, POST /-/reload) was refused and the exporter still serves the
+# previous config this long: as Prometheus' PrometheusConfigReloadFailed and the
+# Alertmanager mixin's AlertmanagerFailedReload. Long enough for a fix pushed right after.
+RELOAD_FAILED_FOR = "10m"
 
 # --- Annotations -------------------------------------------------------------------------------
 
