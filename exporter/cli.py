@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from exporter import __version__, logs
 from exporter.collect import Collector
@@ -148,6 +148,9 @@ def run_daemon(args) -> int:
     registry.register(SnapshotCollector(collector, extra=reloader.families))
     if args.textfile:
         return write_textfile_or_fail(registry, args.textfile)
+    # The daemon's own CPU, memory and file descriptors (process_*), as every exporter
+    # has them; not in textfile mode, where node_exporter exports its own process_*.
+    ProcessCollector(registry=registry)
     log_maps_access(roots)
     handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source,
                                reload=reloader.reload, web=web_state)
