@@ -22,21 +22,20 @@ certificate and key load and match) so a bad file stops the start or is refused
 by a reload with one clear message naming the key. The toolkit's two unverified
 client-certificate modes are refused: Python's ssl cannot ask for a certificate
 without verifying it, and an unverified certificate authenticates nobody.
+
+Here: the file, read and checked, and its TLS context. exporter.webauth: the
+checks made with it per connection and request (SANs, basic auth, rate limit).
 """
 
-import base64
-import hashlib
-import ipaddress
 import os
 import re
 import ssl
 import tempfile
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import yaml
+
+from exporter.webauth import BasicAuth, RateLimiter, normal_ip, san_allowed
 
 _TOP = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"}
 _TLS = {"cert", "key", "client_ca", "cert_file", "key_file", "client_auth_type", "client_ca_file",
@@ -82,8 +81,8 @@ class WebConfig:
     ssl_context: ssl.SSLContext | None = None  # None: plain HTTP
     allowed_sans: frozenset[str] = frozenset()
     headers: tuple[tuple[str, str], ...] = ()
-    auth: "BasicAuth | None" = None
-    rate_limit: "RateLimiter | None" = field(default=None, compare=False)
+    auth: BasicAuth | None = None
+    rate_limit: RateLimiter | None = field(default=None, compare=False)
 
     @property
     def tls(self) -> bool:
@@ -91,19 +90,7 @@ class WebConfig:
 
     def san_allowed(self, peercert: dict | None) -> bool:
         """client_allowed_sans: the verified client certificate names one of them."""
-        if not self.allowed_sans:
-            return True
-        for kind, value in (peercert or {}).get("subjectAltName", ()):
-            if (_normal_ip(value) if kind == "IP Address" else value) in self.allowed_sans:
-                return True
-        return False
-
-
-def _normal_ip(value: str) -> str:
-    try:
-        return str(ipaddress.ip_address(value.strip()))  # Go prints IPs compressed, Python expanded
-    except ValueError:
-        return value
+        return san_allowed(self.allowed_sans, peercert)
 
 
 def _strings(value, key: str) -> list[str]:
@@ -215,7 +202,7 @@ def _ssl_context(tls: dict, base_dir: str) -> tuple[ssl.SSLContext, frozenset[st
             raise WebConfigError(f"tls_server_config.client_ca{'_file' if ca_file else ''}: no valid "
                                  f"PEM certificate: {exc}") from None
         ctx.verify_mode = _AUTH_TYPES[auth_type]
-    sans = frozenset(_normal_ip(s) for s in _strings(tls["client_allowed_sans"], "tls_server_config.client_allowed_sans")) \
+    sans = frozenset(normal_ip(s) for s in _strings(tls["client_allowed_sans"], "tls_server_config.client_allowed_sans")) \
         if tls.get("client_allowed_sans") is not None else frozenset()
     if sans and auth_type != "RequireAndVerifyClientCert":
         raise WebConfigError("tls_server_config.client_allowed_sans: needs client_auth_type RequireAndVerifyClientCert")
@@ -273,7 +260,7 @@ def _ciphers_and_curves(ctx: ssl.SSLContext, tls: dict) -> None:
         ctx.set_ecdh_curve(_CURVES[curves[0]])
 
 
-def _rate_limit(raw) -> "RateLimiter | None":
+def _rate_limit(raw) -> RateLimiter | None:
     conf = _mapping(raw, "rate_limit", {"interval", "burst"})
     interval = conf.get("interval", 0)
     if isinstance(interval, str):
@@ -299,26 +286,7 @@ def parse_duration(text: str, key: str) -> float:
     return total
 
 
-class RateLimiter:
-    """Token bucket (the toolkit's rate_limit): one request per interval, bursts of ``burst``."""
-
-    def __init__(self, interval: float, burst: int):
-        self.interval, self.burst = interval, burst
-        self._tokens, self._at = float(burst), time.monotonic()
-        self._lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) / self.interval)
-            self._at = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return True
-            return False
-
-
-def _basic_auth(raw) -> "BasicAuth | None":
+def _basic_auth(raw) -> BasicAuth | None:
     users = _mapping(raw, "basic_auth_users", None)
     if not users:
         return None
@@ -335,43 +303,3 @@ def _basic_auth(raw) -> "BasicAuth | None":
         raise WebConfigError("basic_auth_users: needs the Python package bcrypt, which is not installed "
                              "(pip install bcrypt)") from None
     return BasicAuth({u: h.encode() for u, h in users.items()}, bcrypt)
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` headers against bcrypt hashes, as the toolkit does:
-    an unknown user is checked against a decoy hash of the same cost (no user
-    enumeration by timing), one bcrypt at a time (it is CPU-bound on purpose),
-    and recent results are cached so a scrape every few seconds costs no bcrypt."""
-
-    CACHE = 100
-
-    def __init__(self, users: dict[str, bytes], bcrypt_module):
-        self.users = users
-        self._bcrypt = bcrypt_module
-        cost = max(int(h[4:6]) for h in users.values())  # $2y$NN$...
-        self._decoy = bcrypt_module.hashpw(b"decoy password", bcrypt_module.gensalt(cost))
-        self._lock = threading.Lock()
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
-
-    def __eq__(self, other):
-        return isinstance(other, BasicAuth) and other.users == self.users
-
-    def check(self, header: str | None) -> bool:
-        if not header or not header[:6].lower() == "basic ":
-            return False
-        try:
-            user_b, sep, password = base64.b64decode(header[6:].strip(), validate=True).partition(b":")
-        except ValueError:
-            return False
-        user = user_b.decode("utf-8", "surrogateescape")
-        known = user in self.users and bool(sep)
-        hashed = self.users.get(user, self._decoy)
-        key = hashlib.sha256(b"\0".join((user_b, hashed, password))).digest()
-        with self._lock:
-            ok = self._cache.get(key)
-            if ok is None:
-                ok = self._bcrypt.checkpw(password, hashed)
-                self._cache[key] = ok
-                if len(self._cache) > self.CACHE:
-                    self._cache.popitem(last=False)
-        return ok and known

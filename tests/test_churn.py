@@ -22,7 +22,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from test_server import Daemon
+from helpers.daemon import Daemon
 
 SPAWNER = r"""
 #define _GNU_SOURCE

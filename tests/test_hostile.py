@@ -43,7 +43,7 @@ from exporter.procfs.limits import parse_limits
 from exporter.procfs.maps import Classifier, parse_maps, summarize
 from exporter.procfs.stat import parse_stat
 from exporter.procfs.status import parse_status
-from test_server import Daemon, one
+from helpers.daemon import Daemon, one
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "fixtures", "hostile")

@@ -19,7 +19,7 @@ import tempfile
 import pytest
 
 from helpers import workload as wl
-from test_server import Daemon, one
+from helpers.daemon import Daemon, one
 
 USER = "vma-test"
 

@@ -11,8 +11,8 @@ from exporter.collect import Collector
 from exporter.procfs.paths import Roots
 from exporter.reload import Reloader
 from exporter.targets import load_config
+from helpers.daemon import Daemon, one
 from helpers.workload import Workload
-from test_server import Daemon, one
 
 ALPHA = """\
 process_names:

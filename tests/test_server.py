@@ -1,116 +1,24 @@
 """The HTTP server and the daemon's life cycle, end to end: flags, endpoints,
 connection limits, --collect.timeout, SIGTERM.
 
-``Daemon`` (the exporter as a real subprocess on a free loopback port) is
-shared by test_webconfig, test_reload, test_churn and test_privilege.
+The exporter runs as a real subprocess: helpers/daemon.py's ``Daemon``.
 """
 
 import gzip
 import http.client
-import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
 import requests
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import server
+from helpers.daemon import ROOT, Daemon, one, port_open
 from helpers.workload import Workload
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-class Daemon:
-    """``python3 -m exporter`` on 127.0.0.1:<free port>; stderr kept for the log."""
-
-    def __init__(self, *flags: str, user=None, group=None, env=None, scheme="http", python=sys.executable,
-                 preexec_fn=None):
-        self.port = free_port()
-        self.scheme = scheme
-        self.args = [python, "-m", "exporter", f"--web.listen-address=127.0.0.1:{self.port}", *flags]
-        self.user, self.group, self.preexec_fn = user, group, preexec_fn
-        self.env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def start(self, wait: bool = True) -> "Daemon":
-        self.stderr = tempfile.TemporaryFile()
-        extra = {"user": self.user, "group": self.group, "extra_groups": []} if self.user is not None else {}
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stderr=self.stderr, env=self.env,
-                                     preexec_fn=self.preexec_fn, **extra)
-        if wait:
-            deadline = time.monotonic() + 60
-            while not port_open(self.port):  # TCP only: works for TLS and auth alike
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"exporter exited {self.proc.returncode}: {self.log()}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"exporter not listening after 60 s: {self.log()}")
-                time.sleep(0.05)
-        return self
-
-    def log(self) -> str:
-        self.stderr.seek(0)
-        return self.stderr.read().decode(errors="replace")
-
-    def wait_log(self, text: str, timeout: float = 30) -> str:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            assert time.monotonic() < deadline, f"no {text!r} in the log within {timeout} s:\n{self.log()}"
-            time.sleep(0.05)
-        return self.log()
-
-    def metrics(self, **kw) -> dict[str, list]:
-        """Scrape and parse: sample name -> samples."""
-        r = requests.get(self.url + "/metrics", timeout=120, **kw)
-        assert r.status_code == 200, r.text
-        out: dict[str, list] = {}
-        for fam in text_string_to_metric_families(r.text):
-            for s in fam.samples:
-                out.setdefault(s.name, []).append(s)
-        return out
-
-    def stop(self, sig=signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def __enter__(self) -> "Daemon":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def one(samples: dict, name: str, **labels) -> float:
-    found = [s for s in samples.get(name, []) if all(s.labels.get(k) == v for k, v in labels.items())]
-    assert len(found) == 1, f"{name}{labels}: {found}"
-    return found[0].value
 
 
 # --- the daemon's life cycle -------------------------------------------------------------

@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from exporter import webconfig
-from exporter.webconfig import BasicAuth, RateLimiter, WebConfigError, load_web_config, parse_duration
-from test_server import ROOT, Daemon, one
+from exporter.webauth import BasicAuth, RateLimiter
+from exporter.webconfig import WebConfigError, load_web_config, parse_duration
+from helpers.daemon import ROOT, Daemon, one
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,20 +7,15 @@ API, polled with generous deadlines (other test sessions may load the machine).
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import requests
 import yaml
 
+from helpers.daemon import free_port, stop_process
+
 BINARY = shutil.which("prometheus")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class QueryError(AssertionError):
@@ -79,13 +74,8 @@ class Prometheus:
         return self._log.read()[-4000:]
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc, 20)
         if self._log:
             self._log.close()
 
