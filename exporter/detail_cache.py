@@ -10,13 +10,20 @@ The count itself is always the fresh one. A maps file larger than LIMIT is
 streamed and summarized as usual, so memory stays bounded.
 """
 
-import itertools
 import zlib
 
 from exporter.procfs.maps import Classifier, MapsSummary, iter_chunks, summarize
 from exporter.procfs.paths import Roots
 
 Identity = tuple[int, int]
+
+
+def _drain(held: list[bytes], stream):
+    """The held chunks, each released once summarized, then the rest of the stream."""
+    held.reverse()
+    while held:
+        yield held.pop()
+    yield from stream
 
 
 class DetailCache:
@@ -37,7 +44,7 @@ class DetailCache:
             size += len(chunk)
             crc = zlib.crc32(chunk, crc)
             if size > self.LIMIT:
-                return summarize(itertools.chain(chunks, stream), classifier)
+                return summarize(_drain(chunks, stream), classifier)
         fingerprint = (size, crc, classifier.mounts)
         last = self._last.get(identity)
         if last is not None and last[0] == fingerprint:
