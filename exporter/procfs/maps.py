@@ -21,6 +21,7 @@ two spaces in a row (show_map_vma in fs/proc/task_mmu.c; since 3.x).
 Anonymous lines end in ``"0 \\n"``: a single space.
 """
 
+import os
 import re
 import time
 from collections import Counter
@@ -227,21 +228,35 @@ def parse_maps(data: bytes, classifier: Classifier | None = None) -> MapsSummary
 def iter_chunks(path: str, size: int = CHUNK, deadline: float | None = None) -> Iterator[bytes]:
     """Yield a file's content in chunks of *size*, translating OS errors for the caller.
 
-    seq_file hands out at most one page per read() of /proc/PID/maps, so the
-    loop over those 4 KiB reads runs in C inside BufferedReader.read(size),
-    and the Python code above runs once per 256 KiB, not once per page.
+    seq_file hands out at most one page per read() of /proc/PID/maps. The
+    pages are gathered into chunks of about *size* bytes, so the parsing above
+    runs once per chunk, not once per page. os.read rather than a buffered
+    open(): a BufferedReader with a 256 KiB buffer cost more than reading the
+    whole maps of a small process (50 us against 23 us here).
     Past *deadline* (time.monotonic()) it raises DeadlineExceeded between
     chunks: one process of a million areas must not overrun --collect.timeout.
     """
     try:
-        # (buffering=1 would mean line buffering: keep a real buffer for tiny sizes in tests)
-        with open(path, "rb", buffering=max(size, 4096)) as f:
-            while chunk := f.read(size):
-                yield chunk
-                if deadline is not None and time.monotonic() > deadline:
-                    raise DeadlineExceeded(path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise translate(exc, path) from None
+    try:
+        parts: list[bytes] = []
+        held = 0
+        while page := os.read(fd, 65536):
+            parts.append(page)
+            held += len(page)
+            if held >= size:
+                yield parts[0] if len(parts) == 1 else b"".join(parts)
+                parts, held = [], 0
+                if deadline is not None and time.monotonic() > deadline:
+                    raise DeadlineExceeded(path)
+        if parts:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+    except OSError as exc:
+        raise translate(exc, path) from None
+    finally:
+        os.close(fd)
 
 
 def read_maps(roots: Roots, pid: int, classifier: Classifier | None = None) -> MapsSummary:

@@ -9,7 +9,7 @@ HugetlbPages in 4.4. Kernel threads and zombies have no Vm* lines at all.
 import re
 from dataclasses import dataclass
 
-from exporter.procfs import ParseError, is_u64, read_file
+from exporter.procfs import ParseError, read_file
 from exporter.procfs.paths import Roots
 
 _FIELDS = {
@@ -24,7 +24,10 @@ _FIELDS = {
 # line cost more than the kernel spends writing the file.
 # (Anchored on "\n", not "^" with re.M: a literal first character lets the regex
 # engine skip ahead; none of these keys is the first line, which is Name.)
-_LINE = re.compile(rb"\n(VmSize|VmRSS|RssFile|RssShmem|HugetlbPages|VmData|Uid):[ \t]*([^\n]*)")
+# A well-formed value is captured as digits; anything else lands in the third group
+# and is an error, so nothing malformed is skipped silently.
+_LINE = re.compile(rb"\n(VmSize|VmRSS|RssFile|RssShmem|HugetlbPages|VmData):[ \t]*(?:(\d{1,20}) kB(?=\n|$)|([^\n]*))")
+_UID = re.compile(rb"\nUid:[ \t]*\d+[ \t]+(\d{1,20})\b")
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,13 @@ class ProcStatus:
 def parse_status(data: bytes) -> ProcStatus:
     """Parse the bytes of /proc/PID/status; only the memory lines and Uid are kept."""
     values: dict[str, int] = {}
-    for key, rest in _LINE.findall(data):
-        if key == b"Uid":  # real, effective, saved, filesystem
-            parts = rest.split()
-            if len(parts) >= 2 and is_u64(parts[1]):  # only {{.Username}} needs it: no error
-                values["uid"] = int(parts[1])
-            continue
-        # Inline rather than split() and a helper per field: this runs for every process.
-        number = rest[:-3].rstrip() if rest.endswith(b" kB") else b""
-        if not is_u64(number):
-            raise ParseError("status", f"{key.decode()}: expected '<n> kB', got {rest.strip()!r}")
-        values[_FIELDS[key]] = int(number) * 1024
+    for key, number, bad in _LINE.findall(data):  # runs for every process: kept lean
+        if not number:
+            raise ParseError("status", f"{key.decode()}: expected '<n> kB', got {bad.strip()!r}")
+        values[_FIELDS[key]] = int(number) << 10
+    uid = _UID.search(data)  # real, effective, saved, filesystem: the effective one
+    if uid:  # only {{.Username}} needs it: a malformed Uid line is no error
+        values["uid"] = int(uid.group(1))
     return ProcStatus(**values)
 
 
