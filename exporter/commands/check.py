@@ -14,7 +14,7 @@ import sys
 
 from exporter.commands import fmt
 from exporter.commands.checks_process import check_process
-from exporter.commands.common import EXIT_FAIL, EXIT_OK, add_common_flags, add_output_flags, guarded, pid_arg, roots_of
+from exporter.commands.common import EXIT_FAIL, EXIT_OK, add_output_flags, guarded, pid_arg, roots_of
 from exporter.commands.verdict import FAIL, OK, WARN, Result, render_text
 from exporter.procfs import ProcfsError
 from exporter.procfs.hugepages import HugePool, read_pools
@@ -132,7 +132,7 @@ def register(subparsers, add_common) -> None:
         description="Check the node (vm.max_map_count, hugepage pools) and with --pid a process "
                     "(map areas against the limit, VmData against RLIMIT_DATA, VmSize against RLIMIT_AS, "
                     "memory available). Exit 0 when all pass, 1 when one fails, 2 on bad usage.")
-    add_common_flags(p, add_common)
+    add_common(p)  # cli gives subcommands SUPPRESS defaults: flags before the command stay
     p.add_argument("--pid", type=pid_arg, action="append", default=[], metavar="PID",
                    help="also check this process (repeatable)")
     p.add_argument("--min-max-map-count", type=int, metavar="N",

@@ -58,12 +58,6 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
-def add_common_flags(p: argparse.ArgumentParser, add_common) -> None:
-    """cli.add_common's flags on a command's parser. cli passes it with SUPPRESS
-    defaults, so the same flags given before the command are not undone."""
-    add_common(p)
-
-
 def add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of a table")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",

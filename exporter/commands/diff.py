@@ -19,7 +19,6 @@ from exporter.commands import fmt
 from exporter.commands.common import (
     EXIT_USAGE,
     CommandError,
-    add_common_flags,
     add_output_flags,
     guarded,
     pid_arg,
@@ -224,7 +223,7 @@ def register(subparsers, add_common) -> None:
                     "saved snapshot (--from FILE) and PID now; or of two saved snapshots "
                     "(--from FILE --to FILE). Snapshots come from `vma-exporter snapshot PID > FILE`; "
                     "a plain copy of /proc/PID/maps works too.")
-    add_common_flags(p, add_common)
+    add_common(p)  # cli gives subcommands SUPPRESS defaults: flags before the command stay
     p.add_argument("pid", type=pid_arg, nargs="?", metavar="PID")
     p.add_argument("--interval", type=positive_float, default=5.0, metavar="SECONDS",
                    help="seconds between the two reads of PID (default: %(default)s)")

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from exporter.commands.common import (
     CommandError,
-    add_common_flags,
     guarded,
     identify,
     pid_arg,
@@ -127,7 +126,7 @@ def register(subparsers, add_common) -> None:
         "snapshot", help="save a process's map areas to compare later with diff",
         description="Write the map areas of PID (its /proc/PID/maps, after a header line naming the "
                     "process and the time) to stdout or --output, for `vma-exporter diff --from FILE`.")
-    add_common_flags(p, add_common)
+    add_common(p)  # cli gives subcommands SUPPRESS defaults: flags before the command stay
     p.add_argument("pid", type=pid_arg, metavar="PID")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=run)

@@ -18,7 +18,6 @@ import time
 from exporter.collect import Collector
 from exporter.commands import fmt
 from exporter.commands.common import (
-    add_common_flags,
     add_output_flags,
     guarded,
     load_config_or_fail,
@@ -150,7 +149,7 @@ def register(subparsers, add_common) -> None:
         description="List the watched processes of the node, most map areas first, with their share of "
                     "vm.max_map_count, VIRT/RES/SHR, hugetlb memory and the backing object mapped in the "
                     "most areas. The header shows the limit and the hugepage pools.")
-    add_common_flags(p, add_common)
+    add_common(p)  # cli gives subcommands SUPPRESS defaults: flags before the command stay
     p.add_argument("-n", "--limit", type=positive_int, metavar="N",
                    help="show only the first N processes (default: all watched)")
     p.add_argument("--watch", type=positive_float, metavar="SECONDS",
