@@ -15,7 +15,6 @@ never fails a scrape.
 import logging
 import threading
 import time
-from dataclasses import replace
 
 from exporter.procfs import DeadlineExceeded, Denied, ParseError, ProcfsError, Vanished
 from exporter.procfs import cmdline as cmdline_file
@@ -32,6 +31,7 @@ from exporter.procfs.sysctl import read_max_map_count
 from exporter.selection import aggregate_groups, choose_exported
 from exporter.snapshot import READ_ERROR_REASONS, ProcessSample, Snapshot
 from exporter.targets import Config, Matcher, ProcessFacts
+from exporter.targets.match import MISSING
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +113,12 @@ class Collector:
                     continue
                 scanned += 1
                 status = read_status(roots, pid)
-                facts = ProcessFacts(pid, stat.starttime_ticks, stat.comm, status.uid,
-                                     lambda pid=pid: cmdline_file.read_cmdline(roots, pid))
-                live.add(facts.key)
-                group = matcher.group_of(facts)
+                key = (pid, stat.starttime_ticks, stat.comm)
+                live.add(key)
+                group = matcher.cached(key)
+                if group is MISSING:  # a process not seen before: match it (may read its cmdline)
+                    group = matcher.group_of(ProcessFacts(pid, stat.starttime_ticks, stat.comm, status.uid,
+                                                          lambda pid=pid: cmdline_file.read_cmdline(roots, pid)))
                 if group is None:
                     continue
                 maps = None
@@ -172,11 +174,11 @@ class Collector:
         """Per-process extras (breakdown, limits, pod identity), only for exported processes."""
         try:
             if not sample.maps.detailed:  # newly exported: not predicted, read maps again
-                sample = replace(sample, maps=self._details.read(self.roots, sample.pid, sample.identity,
+                sample = sample._replace(maps=self._details.read(self.roots, sample.pid, sample.identity,
                                                                  classifier))
-            sample = replace(sample, limits=read_limits(self.roots, sample.pid))
+            sample = sample._replace(limits=read_limits(self.roots, sample.pid))
             ident = read_cgroup(self.roots, sample.pid)
-            return replace(sample, container_id=ident.container_id, pod_uid=ident.pod_uid)
+            return sample._replace(container_id=ident.container_id, pod_uid=ident.pod_uid)
         except ProcfsError as exc:
             # Exported with what we have: the count was read; kinds and limits are left out.
             errors[reason_of(exc)] += 1

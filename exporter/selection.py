@@ -5,8 +5,6 @@ process at or above a share of ``vm.max_map_count`` (so danger is never hidden
 by the bound). Group aggregates always cover every member.
 """
 
-from dataclasses import replace
-
 from exporter.snapshot import GroupSample, ProcessSample
 
 
@@ -21,7 +19,7 @@ def choose_exported(samples: list[ProcessSample], top_n: int, min_ratio: float,
         areas = s.map_areas
         exported = areas is not None and (
             rank < top_n or (threshold is not None and areas >= threshold))
-        out.append(replace(s, exported=True) if exported else s)
+        out.append(s._replace(exported=True) if exported else s)
     return out
 
 

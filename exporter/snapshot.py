@@ -4,6 +4,7 @@ collect.py builds it; metrics.py and the CLI views read it.
 """
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from exporter.procfs.hugepages import HugePool
 from exporter.procfs.limits import Limits
@@ -13,9 +14,12 @@ from exporter.procfs.status import ProcStatus
 READ_ERROR_REASONS = ("permission", "vanished", "parse", "io")
 
 
-@dataclass(frozen=True)
-class ProcessSample:
-    """One watched process. ``maps`` is None when its maps could not be read."""
+class ProcessSample(NamedTuple):
+    """One watched process. ``maps`` is None when its maps could not be read.
+
+    Built for every process on every scrape: a NamedTuple costs a fraction of a
+    frozen dataclass to make and is as immutable (changed copies: ``_replace``).
+    """
 
     pid: int
     starttime_ticks: int

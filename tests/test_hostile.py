@@ -17,7 +17,6 @@ import importlib
 import importlib.util
 import inspect
 import math
-import mmap
 import os
 import pkgutil
 import re

@@ -6,7 +6,7 @@ proc(5). The comm may hold spaces and parentheses, so split after the *last*
 """
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from exporter.procfs import ParseError, parse_u64, read_file
 from exporter.procfs.paths import Roots
@@ -17,8 +17,10 @@ PF_KTHREAD = 0x00200000  # include/linux/sched.h: "I am a kernel thread"
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-@dataclass(frozen=True)
-class ProcStat:
+class ProcStat(NamedTuple):
+    """Made once per process per scrape: a NamedTuple is several times cheaper to
+    build than a frozen dataclass, and just as immutable."""
+
     comm: str
     state: str
     ppid: int

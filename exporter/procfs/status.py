@@ -7,7 +7,7 @@ HugetlbPages in 4.4. Kernel threads and zombies have no Vm* lines at all.
 """
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from exporter.procfs import ParseError, read_file
 from exporter.procfs.paths import Roots
@@ -30,8 +30,9 @@ _LINE = re.compile(rb"\n(VmSize|VmRSS|RssFile|RssShmem|HugetlbPages|VmData):[ \t
 _UID = re.compile(rb"\nUid:[ \t]*\d+[ \t]+(\d{1,20})\b")
 
 
-@dataclass(frozen=True)
-class ProcStatus:
+class ProcStatus(NamedTuple):
+    """Made once per process per scrape: a NamedTuple, cheap to build and immutable."""
+
     virtual: int | None = None
     resident: int | None = None
     rss_file: int | None = None

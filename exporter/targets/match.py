@@ -14,6 +14,7 @@ from typing import Callable
 from exporter.targets.config import Config, GroupRule
 
 Key = tuple[int, int, str]
+MISSING = object()
 
 
 @dataclass
@@ -45,6 +46,10 @@ class Matcher:
         self.config = config
         self._cache: dict[Key, str | None] = {}
         self._users: dict[int, str] = {}
+
+    def cached(self, key: Key) -> str | None | object:
+        """The group decided before for this identity, or MISSING (the cheap path every scrape)."""
+        return self._cache.get(key, MISSING)
 
     def group_of(self, facts: ProcessFacts) -> str | None:
         """The group name, or None when no rule matches (the process is not watched)."""
