@@ -127,6 +127,10 @@ def run_daemon(args) -> int:
     from exporter.reload import Reloader, WebState, block_signals, wait_for_signals
     from exporter.webconfig import WebConfigError, load_web_config
 
+    if not args.textfile:
+        # First of all: until sigwait takes them, SIGHUP's default action would kill
+        # a daemon that a `systemctl reload` reaches during its first moments.
+        block_signals()
     config = load_or_exit(args.config_file)
     try:
         address = server.parse_listen_address(args.listen)
@@ -154,7 +158,6 @@ def run_daemon(args) -> int:
     log_maps_access(roots)
     handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source,
                                reload=reloader.reload, web=web_state)
-    block_signals()  # before the first thread starts
     try:
         httpd = server.start(address, handlers, tls=web is not None and web.tls)
     except OSError as exc:

@@ -148,7 +148,9 @@ class Collector:
         max_map_count = _node_fact(read_max_map_count, roots, None)
         config = matcher.config
         samples = choose_exported(samples, config.top_n, config.min_limit_ratio, max_map_count)
-        samples = [self._deepen(s, errors, classifier) if s.exported else s for s in samples]
+        deepen = self._deepen
+        samples = [deepen(s, errors, classifier, deadline) if s.exported else s for s in samples]
+        complete = complete and not (deadline and time.monotonic() > deadline)
         self._detailed = {s.identity for s in samples if s.exported}
         self._details.end_collection()
         for reason, n in errors.items():
@@ -170,15 +172,20 @@ class Collector:
             sequence=self._sequence,
         )
 
-    def _deepen(self, sample: ProcessSample, errors: dict[str, int], classifier) -> ProcessSample:
+    def _deepen(self, sample: ProcessSample, errors: dict[str, int], classifier,
+                deadline: float | None) -> ProcessSample:
         """Per-process extras (breakdown, limits, pod identity), only for exported processes."""
         try:
             if not sample.maps.detailed:  # newly exported: not predicted, read maps again
-                sample = sample._replace(maps=self._details.read(self.roots, sample.pid, sample.identity,
-                                                                 classifier))
+                maps = self._details.read(self.roots, sample.pid, sample.identity, classifier, deadline)
+                if maps.areas == 0 and sample.status.virtual:
+                    raise Vanished(f"{sample.pid}: maps empty on the second read (exited)")
+                sample = sample._replace(maps=maps)
             sample = sample._replace(limits=read_limits(self.roots, sample.pid))
             ident = read_cgroup(self.roots, sample.pid)
             return sample._replace(container_id=ident.container_id, pod_uid=ident.pod_uid)
+        except DeadlineExceeded:
+            return sample  # exported with its count; the pass is marked incomplete
         except ProcfsError as exc:
             # Exported with what we have: the count was read; kinds and limits are left out.
             errors[reason_of(exc)] += 1

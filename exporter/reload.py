@@ -56,6 +56,10 @@ class Reloader:
                 self.successful = False
                 log.error("reload failed, keeping the running config: %s", exc)
                 return False, f"reload failed, keeping the running config: {exc}"
+            except Exception as exc:  # a bug must not take down a daemon that serves fine
+                self.successful = False
+                log.exception("reload failed, keeping the running config")
+                return False, f"reload failed, keeping the running config: {type(exc).__name__}: {exc}"
             old = self.collector.config
             # The same text keeps the match cache warm; a reload storm then costs only YAML parsing.
             if (config.text, config.source) != (old.text, old.source):

@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 120.0  # above Prometheus's longest usual scrape interval, so keep-alive works
+# Until a connection has made one good request it holds its slot only this long:
+# otherwise 32 idle sockets would lock every scraper out for two minutes.
+FIRST_REQUEST_TIMEOUT = 10.0
 MAX_CONNECTIONS = 32  # Prometheus HA pairs need two; stays under systemd's TasksMax=64
 MAX_BODY = 64 * 1024  # POST bodies are not used; read and drop at most this much
 
@@ -79,11 +82,29 @@ class Handlers:
         self.web = web
 
 
+def accepts_gzip(header: str | None) -> bool:
+    """RFC 9110 content coding: gzip (or *) listed with a q-value above 0."""
+    for item in (header or "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "*"):
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        return q > 0
+    return False
+
+
 def make_handler(h: Handlers):
     class Handler(BaseHTTPRequestHandler):
         server_version = f"vma-exporter/{__version__}"
         protocol_version = "HTTP/1.1"
-        timeout = IDLE_TIMEOUT  # applied to the socket by StreamRequestHandler.setup()
+        timeout = FIRST_REQUEST_TIMEOUT  # applied to the socket by StreamRequestHandler.setup()
         _web = _NO_WEB
 
         def log_message(self, fmt, *args):  # route the stdlib's access log to debug
@@ -98,6 +119,10 @@ def make_handler(h: Handlers):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
+            if code in (401, 429):
+                self.close_connection = True  # a refused client does not keep its slot
+            else:
+                self.connection.settimeout(IDLE_TIMEOUT)  # a real client: keep-alive as usual
 
         def _admit(self) -> bool:
             """Rate limit, then basic auth, as exporter-toolkit orders them."""
@@ -156,13 +181,25 @@ def make_handler(h: Handlers):
             except Exception:  # never let one bad collection kill the server thread silently
                 log.exception("collection failed")
                 return self._send(500, b"collection failed, see the exporter's log\n")
-            headers = []
-            if "gzip" in (self.headers.get("Accept-Encoding") or ""):
+            headers = [("Vary", "Accept-Encoding")]
+            if accepts_gzip(self.headers.get("Accept-Encoding")):
                 body = gzip.compress(body, compresslevel=1)
                 headers.append(("Content-Encoding", "gzip"))
             self._send(200, body, ctype, headers)
 
     return Handler
+
+
+def _ipv6_works() -> bool:
+    """socket.has_ipv6 is how Python was built; a kernel booted with ipv6.disable=1
+    refuses AF_INET6 sockets all the same, and then ':port' means IPv4 only."""
+    if not socket.has_ipv6:
+        return False
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close()
+    except OSError:
+        return False
+    return True
 
 
 class Server(ThreadingHTTPServer):
@@ -175,8 +212,9 @@ class Server(ThreadingHTTPServer):
         host = address[0]
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         if host == "":  # ':port' listens on every interface, IPv6 and IPv4 where the kernel allows
-            self.address_family = socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET
-            address = ("::" if socket.has_ipv6 else "0.0.0.0", address[1])
+            v6 = _ipv6_works()
+            self.address_family = socket.AF_INET6 if v6 else socket.AF_INET
+            address = ("::" if v6 else "0.0.0.0", address[1])
         self.web = web
         self.tls = tls  # fixed for the life of the listener; the context may change on reload
         self._max = max_connections

@@ -87,7 +87,8 @@ class BasicAuth:
         with self._lock:
             ok = self._cache.get(key)
             if ok is None:
-                ok = self._bcrypt.checkpw(password, hashed)
+                # bcrypt >= 5 raises on passwords over 72 bytes: that is a wrong password, not a 500.
+                ok = len(password) <= 72 and self._bcrypt.checkpw(password, hashed)
                 self._cache[key] = ok
                 if len(self._cache) > self.CACHE:
                     self._cache.popitem(last=False)

@@ -121,6 +121,10 @@ def load_web_config(path: str) -> WebConfig:
         return parse_web_config(text, os.path.dirname(os.path.abspath(path)), path)
     except WebConfigError as exc:
         raise WebConfigError(f"{path}: {exc}") from None
+    except (OSError, ssl.SSLError, TypeError, ValueError) as exc:
+        # A certificate the service user may not read, a list where a name belongs, a
+        # key that does not match: still a bad config, never a crash of a running daemon.
+        raise WebConfigError(f"{path}: {type(exc).__name__}: {exc}") from None
 
 
 def parse_web_config(text: str, base_dir: str, source: str = "<web config>") -> WebConfig:

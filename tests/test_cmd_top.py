@@ -198,3 +198,14 @@ def test_top_watch_redraws_in_place_on_a_terminal():
     # Each refresh homes the cursor and clears the screen, then draws one frame.
     assert out.count("\x1b[H\x1b[2J") == 2
     assert out.count("refresh 1,") == 1 and out.count("refresh 2,") == 1
+
+
+def test_control_characters_from_a_process_never_reach_the_terminal():
+    """A process chooses its comm: an ESC sequence in it is shown escaped, as ps does."""
+    from exporter.commands.fmt import printable, table
+
+    evil = "\x1b[2J\x1b[41mEVIL\x9b"
+    assert printable(evil) == "\\x1b[2J\\x1b[41mEVIL\\x9b"
+    lines = table(["COMM", "OBJECT"], [[evil, "/dev/shm/\x07bell"]], [False, False])
+    assert all("\x1b" not in line and "\x07" not in line and "\x9b" not in line for line in lines)
+    assert lines[1].startswith("\\x1b[2J\\x1b[41mEVIL\\x9b")

@@ -135,3 +135,15 @@ def test_a_deadline_cuts_even_one_long_maps_read():
         collector = Collector(Roots(), config(f'process_names: [{{name: wl, comm: [{COMM}]}}]'), timeout=1e-9)
         snap = collector.collect()
         assert not snap.complete and wl.pid not in {p.pid for p in snap.processes}
+
+
+def test_read_file_reads_a_multi_page_seq_file_whole():
+    """maps and mountinfo hand out about a page per read(): read_file must read on to EOF."""
+    from exporter.procfs import read_file
+
+    with Workload("areas", 2_000, comm=COMM) as wl:
+        path = f"/proc/{wl.pid}/maps"
+        with open(path, "rb") as f:
+            whole = f.read()
+        assert len(whole) > 64 * 1024
+        assert read_file(path) == whole

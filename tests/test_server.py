@@ -162,3 +162,11 @@ def test_connections_past_the_cap_are_closed_and_the_server_recovers():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_gzip_only_when_accepted_and_vary_is_sent():
+    from exporter.server import accepts_gzip
+
+    assert accepts_gzip("gzip") and accepts_gzip("deflate, gzip;q=0.5") and accepts_gzip("*")
+    assert not accepts_gzip(None) and not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0, identity") and not accepts_gzip("gzip;q=0.0")

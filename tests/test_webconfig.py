@@ -446,3 +446,23 @@ def test_a_real_prometheus_scrapes_over_mtls_with_basic_auth(tmp_path, pki):
             assert complete["value"][1] == "1"
             assert prom.query('vma_exporter_config_last_reload_successful{job="vma"} == 1')
         assert "level=error" not in d.log()
+
+
+@pytest.mark.parametrize("body", ["tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: [TLS12]\n",
+                                  "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n"])
+def test_any_failure_to_build_a_web_config_is_a_config_error(tmp_path, body):
+    """A list where a name belongs, an unreadable certificate: a refused reload, never a dead daemon."""
+    path = tmp_path / "web.yml"
+    path.write_text(body)
+    with pytest.raises(webconfig.WebConfigError, match=str(path)):
+        webconfig.load_web_config(str(path))
+
+
+def test_a_password_past_bcrypts_72_bytes_is_just_wrong():
+    from exporter.webauth import BasicAuth
+
+    auth = BasicAuth({"prom": bcrypt.hashpw(b"secret", bcrypt.gensalt(4))}, bcrypt)
+    import base64
+    header = "Basic " + base64.b64encode(b"prom:" + b"a" * 100).decode()
+    assert auth.check(header) is False
+    assert auth.check("Basic " + base64.b64encode(b"prom:secret").decode()) is True

@@ -131,7 +131,7 @@ def build(before: MapsSnapshot, after: MapsSnapshot) -> Report:
 def _who(r: Report) -> str:
     s = r.after if r.after.pid is not None else r.before
     if s.pid is not None:
-        return f"pid {s.pid} ({s.comm})" if s.comm else f"pid {s.pid}"
+        return f"pid {s.pid} ({fmt.printable(s.comm)})" if s.comm else f"pid {s.pid}"
     return f"{r.before.source} -> {r.after.source}"
 
 

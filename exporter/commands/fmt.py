@@ -7,6 +7,7 @@ anything non-empty turns it off, and so does a stdout that is not a terminal
 """
 
 import os
+import re
 import sys
 from typing import Callable, Sequence
 
@@ -97,6 +98,15 @@ class Style:
 Cell = str | tuple[str, Callable[[str], str]]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Control characters as \\xNN: a comm or a path is chosen by the process, and an
+    ESC sequence must not reach the operator's terminal (ps escapes them too)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], right: Sequence[bool],
           style: Style | None = None, indent: str = "") -> list[str]:
     """Aligned columns, two spaces apart; *right* says which columns are numbers.
@@ -104,6 +114,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], right: Sequenc
     The last column is not padded (no trailing blanks), so put a long free
     text column, such as a path, last.
     """
+    rows = [[printable(c) if isinstance(c, str) else (printable(c[0]), c[1]) for c in row] for row in rows]
     plain = [[c if isinstance(c, str) else c[0] for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in plain]) for i, h in enumerate(headers)]
     bold = style.bold if style else (lambda t: t)

@@ -78,8 +78,7 @@ def read_file(path: str, limit: int = 1 << 22) -> bytes:
 
     os.open/os.read, not open(): no buffer object, and a 64 KiB first read
     rather than a huge one (a 1 MiB read buffer costs more than the kernel
-    spends writing /proc/PID/status). A full first read means a large file
-    (mountinfo on a busy node): read on until EOF or the limit.
+    spends writing /proc/PID/status).
     """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -87,7 +86,10 @@ def read_file(path: str, limit: int = 1 << 22) -> bytes:
         raise translate(exc, path) from None
     try:
         data = os.read(fd, min(SMALL, limit))
-        if len(data) == SMALL and limit > SMALL:
+        # stat, status, limits come whole in one read. A multi-record seq_file
+        # (mountinfo) hands out about one page per read: 2 KiB or more may be a
+        # page of a longer file, so read on until EOF.
+        if len(data) >= 2048 and limit > len(data):
             parts = [data]
             total = len(data)
             while total < limit and (more := os.read(fd, min(SMALL, limit - total))):
