@@ -4,7 +4,7 @@
 #
 # Two stages: "build" makes the wheel and installs it with its dependencies into a
 # virtual environment; the final image gets only that environment on the same slim
-# base (no compiler, no source tree, no wheel cache). psutil and PyYAML come as
+# base (no compiler, no source tree, no wheel cache). psutil, PyYAML and bcrypt come as
 # manylinux wheels, so no stage needs a C compiler.
 #
 # tests/test_deploy.py runs this file's RUN lines, in order, in a fresh virtual

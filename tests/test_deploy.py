@@ -413,6 +413,11 @@ def test_podmonitor_component_replaces_servicemonitor(tmp_path):
     assert pm["spec"]["selector"]["matchLabels"].items() <= \
         one(docs, "DaemonSet")["spec"]["template"]["metadata"]["labels"].items()
     assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} == {"metrics"}
+    # The Operator names a PodMonitor's job "<namespace>/<name>" unless told otherwise; the
+    # rules select the job the ServiceMonitor gives (the Service's name): they must agree.
+    pod_labels = one(docs, "DaemonSet")["spec"]["template"]["metadata"]["labels"]
+    assert pod_labels.get(pm["spec"].get("jobLabel")) == one(docs, "Service")["metadata"]["name"], \
+        "the PodMonitor's job would not match the rules' job selector"
 
 
 def write_rule_groups(doc: dict, path) -> None:
