@@ -13,6 +13,7 @@ never fails a scrape.
 """
 
 import logging
+import os
 import threading
 import time
 
@@ -109,10 +110,15 @@ class Collector:
                 break
             try:
                 stat = read_stat(roots, pid)
-                if stat.is_kernel_thread or stat.is_zombie:
+                if stat.is_kernel_thread:
                     continue
+                where = pid  # the files to read: the process's, or one of its live threads'
+                if stat.is_zombie:
+                    where = live_thread(roots, pid, stat)
+                    if where is None:
+                        continue  # a real zombie: no address space left
                 scanned += 1
-                status = read_status(roots, pid)
+                status = read_status(roots, where)
                 key = (pid, stat.starttime_ticks, stat.comm)
                 live.add(key)
                 group = matcher.cached(key)
@@ -125,9 +131,9 @@ class Collector:
                 try:
                     identity = (pid, stat.starttime_ticks)
                     if self.detail_all or identity in self._detailed:
-                        maps = self._details.read(roots, pid, identity, classifier, deadline)
+                        maps = self._details.read(roots, where, identity, classifier, deadline)
                     else:
-                        maps = read_map_count(roots, pid, deadline)
+                        maps = read_map_count(roots, where, deadline)
                 except Denied:
                     errors["permission"] += 1  # still counted in its group, without map areas
                 if maps is not None and maps.areas == 0 and status.virtual:
@@ -143,6 +149,7 @@ class Collector:
                 pid=pid, starttime_ticks=stat.starttime_ticks,
                 start_time_seconds=boot + stat.starttime_ticks / CLK_TCK,
                 comm=stat.comm, group=group, status=status, maps=maps,
+                via="" if where == pid else where,
             ))
         matcher.retain(live)
         max_map_count = _node_fact(read_max_map_count, roots, None)
@@ -177,7 +184,8 @@ class Collector:
         """Per-process extras (breakdown, limits, pod identity), only for exported processes."""
         try:
             if not sample.maps.detailed:  # newly exported: not predicted, read maps again
-                maps = self._details.read(self.roots, sample.pid, sample.identity, classifier, deadline)
+                maps = self._details.read(self.roots, sample.via or sample.pid, sample.identity, classifier,
+                                          deadline)
                 if maps.areas == 0 and sample.status.virtual:
                     raise Vanished(f"{sample.pid}: maps empty on the second read (exited)")
                 sample = sample._replace(maps=maps)
@@ -190,6 +198,23 @@ class Collector:
             # Exported with what we have: the count was read; kinds and limits are left out.
             errors[reason_of(exc)] += 1
             return sample
+
+
+def live_thread(roots: Roots, pid: int, stat) -> str | None:
+    """For a zombie thread-group leader, "PID/task/TID" of a thread still alive.
+
+    When main() calls pthread_exit while other threads run, /proc/PID/stat says
+    Z and /proc/PID/maps and status read empty, yet the process and all its map
+    areas live on: every thread shares the one address space, so any live
+    thread's maps and status are the process's.
+    """
+    if stat.num_threads <= 1:
+        return None
+    try:
+        tids = [t for t in os.listdir(roots.pid(pid, "task")) if t.isdigit() and int(t) != pid]
+    except OSError:
+        return None
+    return f"{pid}/task/{tids[0]}" if tids else None
 
 
 def _node_fact(reader, roots: Roots, default):

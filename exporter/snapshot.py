@@ -32,6 +32,7 @@ class ProcessSample(NamedTuple):
     exported: bool = False  # gets per-process series
     container_id: str = ""
     pod_uid: str = ""
+    via: str = ""  # "PID/task/TID" when the leader thread exited and a live thread was read
 
     @property
     def map_areas(self) -> int | None:

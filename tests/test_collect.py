@@ -1,6 +1,7 @@
 """Collection semantics on the real /proc: describe() without collecting, fresh families,
 identity by (pid, start time), regrouping on rename, prediction of the detailed set."""
 
+import os
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from exporter.collect import Collector
 from exporter.metrics import SnapshotCollector
 from exporter.procfs.paths import Roots
 from exporter.targets.config import parse_config
-from helpers.workload import Workload, unique_comm
+from helpers.workload import Workload, kernel_map_areas, unique_comm
 
 COMM = unique_comm("collect")
 
@@ -147,3 +148,17 @@ def test_read_file_reads_a_multi_page_seq_file_whole():
             whole = f.read()
         assert len(whole) > 64 * 1024
         assert read_file(path) == whole
+
+
+def test_a_process_whose_main_thread_exited_is_still_counted():
+    """main() called pthread_exit: /proc/PID/stat says Z and its maps read empty, but the
+    process and its map areas live on in its other threads."""
+    collector = Collector(Roots(), config(f'process_names: [{{name: wl, comm: [{COMM}]}}]'))
+    with Workload("leader-exit", 3000, comm=COMM) as wl:
+        assert open(f"/proc/{wl.pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+        tid = next(t for t in os.listdir(f"/proc/{wl.pid}/task") if int(t) != wl.pid)
+        for _ in range(2):  # counted, then (predicted) detailed
+            [p] = [p for p in collector.collect().processes if p.pid == wl.pid]
+        assert p.map_areas == kernel_map_areas(f"{wl.pid}/task/{tid}") >= 3000
+        assert p.maps.detailed and p.maps.by_kind["anon"] >= 3000
+        assert p.status.virtual and p.status.virtual > 0

@@ -16,7 +16,8 @@ class Roots:
     def proc(self, *parts: object) -> str:
         return os.path.join(self.procfs, *map(str, parts))
 
-    def pid(self, pid: int, name: str) -> str:
+    def pid(self, pid: int | str, name: str) -> str:
+        """A process's file; *pid* may also be "PID/task/TID" (a thread's view of it)."""
         # Called several times per process per scrape: a plain f-string, not os.path.join.
         return f"{self.procfs}/{pid}/{name}"
 

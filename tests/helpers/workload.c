@@ -11,6 +11,9 @@
  *                               then sits at the limit
  *   workload hugetlb N          N anonymous MAP_HUGETLB pages of the default size, touched
  *   workload grow N SECONDS     add N single-page areas every SECONDS
+ *   workload leader-exit N      a thread makes N areas (as "areas"), then the main thread
+ *                               calls pthread_exit: the leader reads as a zombie in
+ *                               /proc/PID/stat while the process lives on
  *
  * With WORKLOAD_COMM set in the environment it first renames itself (comm), so
  * that tests running side by side can each select only their own processes.
@@ -20,6 +23,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +82,17 @@ static long read_max_map_count(void) {
     return v;
 }
 
+static long leader_exit_n;
+
+static void *leader_exit_thread(void *arg) {
+    (void)arg;
+    make_areas(leader_exit_n);
+    sleep_ms(200);  /* let the main thread exit first */
+    ready("leader-exited");
+    for (;;) pause();
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     char detail[128] = "";
     page = sysconf(_SC_PAGESIZE);
@@ -112,6 +127,11 @@ int main(int argc, char **argv) {
         char *p = mmap(NULL, n * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
         if (p == MAP_FAILED) die("mmap hugetlb");
         for (long i = 0; i < n; i++) p[i * huge] = 1;
+    } else if (!strcmp(mode, "leader-exit") && argc == 3) {
+        pthread_t t;
+        leader_exit_n = atol(argv[2]);
+        if (pthread_create(&t, NULL, leader_exit_thread, NULL) != 0) die("pthread_create");
+        pthread_exit(NULL);
     } else if (!strcmp(mode, "grow") && argc == 4) {
         long n = atol(argv[2]), ms = (long)(atof(argv[3]) * 1000);
         ready("growing");

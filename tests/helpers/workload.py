@@ -26,7 +26,7 @@ def build() -> str:
     os.makedirs(BIN_DIR, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=BIN_DIR)
     os.close(fd)
-    subprocess.run([cc, "-O2", "-Wall", "-o", tmp, SOURCE, "-lrt"], check=True)
+    subprocess.run([cc, "-O2", "-Wall", "-pthread", "-o", tmp, SOURCE, "-lrt"], check=True)
     os.replace(tmp, BINARY)  # atomic: parallel sessions never run a half-written binary
     return BINARY
 
