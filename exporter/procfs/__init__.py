@@ -55,17 +55,11 @@ def translate(exc: OSError, path: str) -> ProcfsError:
     return ReadFailed(f"{path}: {exc.strerror or exc}")
 
 
-def is_u64(raw: bytes) -> bool:
-    """Decimal digits that fit in 64 bits: what the kernel writes for a counter.
-
-    int() alone would accept a sign or spaces, and raise ValueError past 4,300 digits.
-    """
-    return raw.isdigit() and len(raw) <= 20
-
-
 def parse_u64(raw: bytes, what: str, field: str) -> int:
-    """*raw* as a counter, or the parser's own error naming the file and field."""
-    if not is_u64(raw):
+    """*raw* as a counter (decimal digits that fit in 64 bits, as the kernel writes
+    them), or the parser's own error naming the file and field. int() alone would
+    accept a sign or spaces, and raise ValueError past 4,300 digits."""
+    if not raw.isdigit() or len(raw) > 20:
         raise ParseError(what, f"{field}: not a number: {raw[:40]!r}")
     return int(raw)
 
