@@ -4,22 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_install() {
-    # Debian packages: promtool and prometheus for the rule tests and the end-to-end tests,
-    # a C compiler for the test helpers.
-    local missing=()
-    command -v promtool >/dev/null || missing+=(prometheus)
-    command -v cc >/dev/null || missing+=(gcc libc6-dev)
-    if [ ${#missing[@]} -gt 0 ]; then
-        if [ "$(id -u)" -ne 0 ]; then
-            echo "need root to apt-get install ${missing[*]}" >&2
-            exit 1
-        fi
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+missing=()
+# need COMMAND PACKAGE...: the Debian packages that provide COMMAND, when it is missing.
+need() { command -v "$1" >/dev/null || missing+=("${@:2}"); }
+
+need promtool prometheus           # promtool and a real Prometheus: rule tests, end-to-end tests
+need cc gcc libc6-dev              # the C test workloads
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "need root to apt-get install ${missing[*]}" >&2
+        exit 1
     fi
-}
-apt_install
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
 
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e '.[test]'
 exec python3 -m pytest "$@"
