@@ -17,10 +17,8 @@ from exporter import __version__, logs
 from exporter.collect import Collector
 from exporter.commands import COMMANDS
 from exporter.metrics import SnapshotCollector
-from exporter.procfs import ProcfsError
-from exporter.procfs.paths import Roots, list_pids
-from exporter.procfs.stat import read_stat
-from exporter.procfs.status import read_status
+from exporter.procfs.access import CAP_SYS_PTRACE, has_capability, probe_maps_access
+from exporter.procfs.paths import Roots
 from exporter.targets import ConfigError, load_config
 
 DEFAULT_PORT = 9979
@@ -149,7 +147,7 @@ def run_daemon(args) -> int:
     web_state = WebState(web)
     reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(collector, extra=reloader.families))
+    registry.register(SnapshotCollector(collector, reload_state=reloader.state))
     if args.textfile:
         return write_textfile_or_fail(registry, args.textfile)
     # The daemon's own CPU, memory and file descriptors (process_*), as every exporter
@@ -172,26 +170,17 @@ def run_daemon(args) -> int:
     return 0
 
 
-CAP_SYS_PTRACE = 19  # include/uapi/linux/capability.h
-PROBES = 16  # other users' processes tried at start: one alone may be special (a sandbox's init)
-
-
 def log_maps_access(roots: Roots) -> None:
-    """Say once, at start, whether other users' maps are readable, and what would make them so.
-
-    /proc/PID/maps needs ptrace read access (ptrace_may_access, PTRACE_MODE_READ):
-    the same user and a dumpable process, or CAP_SYS_PTRACE. status and statm do
-    not, so without it the exporter still counts every process but not its map areas.
-    """
+    """Say once, at start, whether other users' maps are readable, and what would make them so."""
     probe = probe_maps_access(roots)
     if probe is None:
         log.debug("no process of another user visible to probe maps access")
         return
-    readable, denied = probe
-    if readable:
-        log.info("maps of other users' processes are readable (%d of %d probed)", readable, readable + len(denied))
+    if probe.readable:
+        log.info("maps of other users' processes are readable (%d of %d probed)", probe.readable,
+                 probe.readable + len(probe.denied))
         return
-    pid, uid = denied[0]
+    pid, uid = probe.denied[0]
     if has_capability(CAP_SYS_PTRACE):
         log.warning("cannot read the maps of other users' processes (pid %d, uid %d: permission denied) although "
                     "the exporter has CAP_SYS_PTRACE: a security module (an AppArmor profile, SELinux) "
@@ -203,48 +192,6 @@ def log_maps_access(roots: Roots) -> None:
             "counted under vma_exporter_read_errors_total{reason=\"permission\"} without map areas; grant "
             "CAP_SYS_PTRACE to read every process (systemd: AmbientCapabilities=CAP_SYS_PTRACE, Kubernetes: "
             "securityContext.capabilities.add: [SYS_PTRACE])", pid, uid)
-
-
-def probe_maps_access(roots: Roots) -> tuple[int, list[tuple[int, int]]] | None:
-    """Try the maps of up to PROBES live user-space processes of other users:
-    (how many were readable, [(pid, uid) refused]), or None when there are none."""
-    me = os.geteuid()
-    readable, denied = 0, []
-    for pid in list_pids(roots):
-        if readable + len(denied) >= PROBES:
-            break
-        try:
-            stat = read_stat(roots, pid)
-            if stat.is_kernel_thread or stat.is_zombie:
-                continue  # no mm: their maps read empty for anyone
-            uid = read_status(roots, pid).uid
-        except ProcfsError:
-            continue
-        if uid is None or uid == me:
-            continue
-        try:
-            with open(roots.pid(pid, "maps"), "rb", buffering=0) as f:
-                f.read(1)
-        except PermissionError:
-            denied.append((pid, uid))
-            continue
-        except OSError:
-            continue  # exited meanwhile: try the next one
-        readable += 1
-    return (readable, denied) if readable or denied else None
-
-
-def has_capability(cap: int) -> bool:
-    """In our own effective set. The real /proc/self, not --path.procfs: this is about
-    the running exporter, not the node it reads."""
-    try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"CapEff:"):
-                    return bool(int(line.split()[1], 16) >> cap & 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
 
 
 def main(argv: list[str] | None = None) -> int:

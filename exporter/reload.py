@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from exporter.metrics import reload_families
+from exporter.metrics import ReloadState
 from exporter.targets import ConfigError, load_config
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
@@ -71,9 +71,9 @@ class Reloader:
         log.info("reloaded config %s%s", config.source, f" and web config {self.web_path}" if web else "")
         return True, "config reloaded"
 
-    def families(self):
-        """Extra families for metrics.SnapshotCollector(extra=...)."""
-        return reload_families(self.successful, self.success_timestamp)
+    def state(self) -> ReloadState:
+        """For metrics.SnapshotCollector(reload_state=...)."""
+        return ReloadState(self.successful, self.success_timestamp)
 
 
 SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}

@@ -1,6 +1,9 @@
 """The result of one collection: plain, immutable data, no /proc and no metrics.
 
-collect.py builds it; metrics.py and the CLI views read it.
+A source (exporter/sources) makes a ProcessSample per process, the pass
+(exporter/policy.py) fills in its group and what is read only for exported
+processes, exporter/assemble.py builds the Snapshot; exporter/metrics.py and the
+CLI views read it.
 """
 
 from dataclasses import dataclass, field
@@ -9,34 +12,37 @@ from typing import NamedTuple
 from exporter.procfs.hugepages import HugePool
 from exporter.procfs.limits import Limits
 from exporter.procfs.maps import MapsSummary
-from exporter.procfs.status import ProcStatus
 
 READ_ERROR_REASONS = ("permission", "vanished", "parse", "io")
 
 
 class ProcessSample(NamedTuple):
-    """One watched process. ``maps`` is None when its maps could not be read.
+    """One process. A figure the source could not read, or that is read only for
+    exported processes and was not, is None: it is left out, never shown as 0.
 
-    Built for every process on every scrape: a NamedTuple costs a fraction of a
+    Made for every process on every scrape: a NamedTuple costs a fraction of a
     frozen dataclass to make and is as immutable (changed copies: ``_replace``).
     """
 
     pid: int
-    starttime_ticks: int
-    start_time_seconds: float
+    starttime_ticks: int  # /proc/PID/stat field 22: with pid, the identity (pids are reused)
+    start_time_seconds: float | None  # None when the node's boot time is unknown
     comm: str
-    group: str
-    status: ProcStatus
-    maps: MapsSummary | None
-    limits: Limits | None = None  # read only for exported processes
+    threads: int
+    virtual_bytes: int | None  # top's VIRT
+    resident_bytes: int | None  # top's RES
+    shared_bytes: int | None  # top's SHR
+    hugetlb_bytes: int | None
+    map_areas: int | None = None  # None: maps could not be read (permission)
+    group: str = ""
+    breakdown: MapsSummary | None = None  # by kind and object: exported processes (or every one, for the CLI)
+    data_bytes: int | None = None  # VmData: exported processes
+    limits: Limits | None = None  # RLIMIT_DATA, RLIMIT_AS: exported processes
     exported: bool = False  # gets per-process series
     container_id: str = ""
     pod_uid: str = ""
-    via: str = ""  # "PID/task/TID" when the leader thread exited and a live thread was read
-
-    @property
-    def map_areas(self) -> int | None:
-        return self.maps.areas if self.maps else None
+    tid: int | None = None  # the live thread read because the leader thread exited
+    mm_mark: object = None  # the source's mark of the address space: equal marks, unchanged mappings
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -62,10 +68,10 @@ class Snapshot:
     timestamp: float
     duration_seconds: float
     max_map_count: int | None
-    pools: tuple[HugePool, ...]
-    numa_pools: tuple[HugePool, ...]
+    pools: tuple[HugePool, ...] | None  # None: unreadable (not the same as no hugetlb support)
+    numa_pools: tuple[HugePool, ...] | None
     # Most map areas first: the exported processes, or every watched one when the
-    # collector's detail_all is set (the CLI views). Groups cover every process either way.
+    # pass was asked for everyone (the CLI views). Groups cover every process either way.
     processes: tuple[ProcessSample, ...]
     groups: tuple[GroupSample, ...]
     scanned: int  # processes examined (kernel threads and zombies excluded)
@@ -76,6 +82,8 @@ class Snapshot:
     read_errors: dict[str, int] = field(default_factory=dict)
     complete: bool = True  # False when --collect.timeout cut the pass short
     sequence: int = 0  # collections completed since start, this one included
+    node_read_success: dict[str, bool] = field(default_factory=dict)  # node file -> read
+    source: str = "procfs"  # what read the per-process facts
 
     @property
     def exported(self) -> tuple[ProcessSample, ...]:

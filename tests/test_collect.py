@@ -86,12 +86,12 @@ per_process: {{top_n: 1}}
             snap = collector.collect()
             [top] = snap.exported
             assert top.pid == big.pid
-            assert top.maps.detailed and top.maps.by_kind["anon"] >= 2000
+            assert top.breakdown.detailed and top.breakdown.by_kind["anon"] >= 2000
             assert top.limits is not None
             # The next pass predicts the new top: the old one is only counted now.
             snap = collector.collect()
             assert [p.pid for p in snap.processes] == [big.pid], "the daemon keeps only exported samples"
-            assert collector._detailed == {top.identity}, f"small={small.pid} big={big.pid}"
+            assert collector._policy.predicted == {top.identity}, f"small={small.pid} big={big.pid}"
 
 
 def test_a_breakdown_is_reused_only_while_maps_is_unchanged():
@@ -102,21 +102,21 @@ per_process: {{top_n: 5}}
     with Workload("areas", 500, comm=COMM) as still, Workload("grow", 50, 0.05, comm=COMM) as growing:
         collector.collect()  # learns which processes are exported
         collector.collect()  # reads them in detail: fills the cache
-        hits = collector._details.hits
+        hits = collector.source.breakdowns.hits
         time.sleep(0.3)  # the growing one adds areas every 0.05 s
         snap = collector.collect()
         by_pid = {p.pid: p for p in snap.processes}
         # The still process was served from the cache, and its figures are the kernel's.
-        assert collector._details.hits == hits + 1
-        assert by_pid[still.pid].maps.areas == by_pid[still.pid].map_areas
-        assert sum(by_pid[still.pid].maps.by_kind.values()) == by_pid[still.pid].map_areas
+        assert collector.source.breakdowns.hits == hits + 1
+        assert by_pid[still.pid].breakdown.areas == by_pid[still.pid].map_areas
+        assert sum(by_pid[still.pid].breakdown.by_kind.values()) == by_pid[still.pid].map_areas
         # The growing one changed between passes, so it was parsed afresh each time.
-        before = by_pid[growing.pid].maps.by_kind["anon"]
+        before = by_pid[growing.pid].breakdown.by_kind["anon"]
         time.sleep(0.3)
         snap = collector.collect()
         grown = {p.pid: p for p in snap.processes}[growing.pid]
-        assert grown.maps.by_kind["anon"] > before
-        assert sum(grown.maps.by_kind.values()) == grown.map_areas
+        assert grown.breakdown.by_kind["anon"] > before
+        assert sum(grown.breakdown.by_kind.values()) == grown.map_areas
 
 
 def test_a_deadline_cuts_even_one_long_maps_read():
@@ -160,5 +160,5 @@ def test_a_process_whose_main_thread_exited_is_still_counted():
         for _ in range(2):  # counted, then (predicted) detailed
             [p] = [p for p in collector.collect().processes if p.pid == wl.pid]
         assert p.map_areas == kernel_map_areas(f"{wl.pid}/task/{tid}") >= 3000
-        assert p.maps.detailed and p.maps.by_kind["anon"] >= 3000
-        assert p.status.virtual and p.status.virtual > 0
+        assert p.breakdown.detailed and p.breakdown.by_kind["anon"] >= 3000
+        assert p.virtual_bytes and p.virtual_bytes > 0

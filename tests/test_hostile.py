@@ -324,7 +324,7 @@ def test_unreadable_files_still_give_a_full_scrape(broken_tree):
     expected = {"permission": 3, "io": 3, "parse": 2, "vanished": 1}
     for reason, n in expected.items():  # two scrapes: the totals count both
         assert one(samples, "vma_exporter_read_errors_total", reason=reason) == 2 * n, reason
-    assert one(samples, "vma_exporter_processes_scanned") == 10  # not 104 (bad stat), 107 (kthread), 108 (zombie)
+    assert one(samples, "vma_exporter_processes_scanned") == 11  # not 107 (kthread), 108 (zombie)
     assert one(samples, "vma_exporter_processes_watched") == 5  # 1, 100, 101 (no maps), 110, 111
     exported = {s.labels["pid"] for s in samples["vma_process_map_areas"]}
     assert exported == {"1", "100", "110", "111"}

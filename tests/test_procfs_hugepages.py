@@ -24,7 +24,7 @@ def write_tree(root, files: dict[str, str]) -> Roots:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write(text)
-    os.makedirs(os.path.join(str(root), "sys"), exist_ok=True)
+    os.makedirs(os.path.join(str(root), "sys", "kernel", "mm"), exist_ok=True)  # every sysfs has it
     return Roots(os.path.join(str(root), "proc"), os.path.join(str(root), "sys"))
 
 
@@ -78,6 +78,14 @@ def test_no_hugetlb_support_means_no_pools(tmp_path):
     roots = write_tree(tmp_path, {})
     assert read_pools(roots) == []
     assert read_numa_pools(roots) == []
+
+
+def test_a_root_that_is_not_a_sysfs_is_an_error_not_no_hugetlb(tmp_path):
+    """--path.sysfs pointing at the wrong place must not read as "no hugetlb support"."""
+    roots = Roots(str(tmp_path / "proc"), str(tmp_path / "nowhere"))
+    for reader in (read_pools, read_numa_pools):
+        with pytest.raises(ProcfsError, match="sysfs unreadable at .*nowhere"):
+            reader(roots)
 
 
 def test_nodes_without_hugepages_directories(tmp_path):

@@ -134,19 +134,17 @@ def test_the_same_text_keeps_the_match_cache(tmp_path):
     collector = Collector(Roots(), load_config(str(path)))
     times = iter([100.0, 200.0, 300.0, 400.0])
     reloader = Reloader(collector, str(path), clock=lambda: next(times))
-    matcher = collector._matcher
+    matcher = collector._policy.matcher
     assert reloader.reload() == (True, "config reloaded")
-    assert collector._matcher is matcher  # unchanged text: the cache of process -> group stays warm
+    assert collector._policy.matcher is matcher  # unchanged text: the cache of process -> group stays warm
     path.write_text(BETA)
     assert reloader.reload()[0]
-    assert collector._matcher is not matcher and collector.config.rules[0].name.text == "beta"
+    assert collector._policy.matcher is not matcher and collector.config.rules[0].name.text == "beta"
     path.write_text(BROKEN)
     ok, message = reloader.reload()
     assert not ok and "process_names[0].comm" in message
     assert collector.config.rules[0].name.text == "beta"
-    families = {f.name: f.samples[0].value for f in reloader.families()}
-    assert families == {"vma_exporter_config_last_reload_successful": 0,
-                        "vma_exporter_config_last_reload_success_timestamp_seconds": 300.0}
+    assert reloader.state() == (False, 300.0)  # what vma_exporter_config_last_reload_* export
 
 
 def test_without_a_config_file_reload_keeps_the_embedded_default():

@@ -303,13 +303,13 @@ def test_every_runbook_url_points_at_a_runbook_section():
 def exported_metric_names() -> set[str]:
     """Every sample name the daemon can expose, from the code that defines them: exporter/metrics.py,
     plus the reload gauges of exporter/reload.py, wired in as exporter/cli.py's run_daemon does
-    (SnapshotCollector(..., extra=reloader.families))."""
+    (SnapshotCollector(..., reload_state=reloader.state))."""
     from exporter.metrics import SnapshotCollector
     from exporter.reload import Reloader
 
     reloader = Reloader(collector=None, config_path=None)
     names = set()
-    for fam in SnapshotCollector(collector=None, extra=reloader.families).describe():
+    for fam in SnapshotCollector(collector=None, reload_state=reloader.state).describe():
         suffix = {"counter": "_total", "info": "_info"}.get(fam.type, "")
         names.add(fam.name + suffix)
     return names

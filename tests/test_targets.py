@@ -36,7 +36,7 @@ class Argv:
 
 
 def facts(comm, argv=(), uid=0, pid=4242, start=1000):
-    return ProcessFacts(pid, start, comm, uid, Argv(argv))
+    return ProcessFacts(pid, start, comm, lambda: uid, Argv(argv))
 
 
 def group_of(text, comm, argv=(), uid=0):
@@ -527,7 +527,7 @@ def test_cmdline_read_once_per_process_and_decision_cached():
     assert m.group_of(f) == "second"
     assert f.argv.reads == 1
     # The same identity is answered from the cache even if argv would now say otherwise.
-    g = ProcessFacts(f.pid, f.starttime_ticks, f.comm, 0, Argv(["perl", "x.pl"]))
+    g = ProcessFacts(f.pid, f.starttime_ticks, f.comm, lambda: 0, Argv(["perl", "x.pl"]))
     assert m.group_of(g) == "second"
     assert g.argv.reads == 0
 

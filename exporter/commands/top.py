@@ -56,7 +56,7 @@ def header_lines(snap: Snapshot, style: fmt.Style) -> list[str]:
     lines.append(style.bold("hugepages ") + pools)
     watched = snap.watched
     line = style.bold("processes ") + f"{watched} watched of {snap.scanned} scanned"
-    unreadable = sum(1 for p in snap.processes if p.maps is None)
+    unreadable = sum(1 for p in snap.processes if p.map_areas is None)
     if unreadable:
         line += f"; maps unreadable for {unreadable} (needs CAP_SYS_PTRACE)"
     if not snap.complete:
@@ -84,11 +84,11 @@ def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
             g = growth.get(p.identity, "")  # absent: the first refresh, nothing to compare with
             row.append(g if g == "" else ("new", style.cyan) if g is None
                        else (fmt.signed(g), style.yellow if g > 0 else None))
-        s = p.status
-        row += [(fmt.percent(share), paint), fmt.human_bytes(s.virtual), fmt.human_bytes(s.resident),
-                fmt.human_bytes(s.shared), fmt.human_bytes(s.hugetlb),
-                str(p.maps.top_object_areas) if p.maps and p.maps.top_object else "-",
-                _short(p.maps.top_object if p.maps else None)]
+        b = p.breakdown
+        row += [(fmt.percent(share), paint), fmt.human_bytes(p.virtual_bytes), fmt.human_bytes(p.resident_bytes),
+                fmt.human_bytes(p.shared_bytes), fmt.human_bytes(p.hugetlb_bytes),
+                str(b.top_object_areas) if b and b.top_object else "-",
+                _short(b.top_object if b else None)]
         rows.append(row)
     lines.append("")
     lines.extend(fmt.table(headers, rows, right, style))
@@ -102,12 +102,12 @@ def render_json(snap: Snapshot, limit: int | None,
     procs = snap.processes[:limit] if limit else snap.processes
     out = []
     for p in procs:
-        s, m = p.status, p.maps
+        m = p.breakdown
         item = {
             "pid": p.pid, "comm": p.comm, "group": p.group, "start_time_seconds": p.start_time_seconds,
             "map_areas": p.map_areas, "limit_ratio": _share(p, snap.max_map_count),
-            "virtual_bytes": s.virtual, "resident_bytes": s.resident, "shared_bytes": s.shared,
-            "hugetlb_bytes": s.hugetlb,
+            "virtual_bytes": p.virtual_bytes, "resident_bytes": p.resident_bytes, "shared_bytes": p.shared_bytes,
+            "hugetlb_bytes": p.hugetlb_bytes,
             "top_object": m.top_object if m else None,
             "top_object_map_areas": m.top_object_areas if m and m.top_object else None,
             "map_areas_by_kind": dict(m.by_kind) if m else None,
@@ -121,7 +121,7 @@ def render_json(snap: Snapshot, limit: int | None,
         "max_map_count": snap.max_map_count,
         "hugepages": [{"pagesize_bytes": p.pagesize_bytes, "total": p.total, "free": p.free,
                        "reserved": p.reserved, "surplus": p.surplus, "usable": p.free - p.reserved}
-                      for p in snap.pools],
+                      for p in snap.pools or ()],
         "processes_scanned": snap.scanned,
         "processes_watched": snap.watched,
         "read_errors": dict(snap.read_errors),
@@ -163,10 +163,9 @@ def register(subparsers, add_common) -> None:
 @guarded("top")
 def run(args) -> int:
     collector = Collector(roots_of(args), load_config_or_fail(args))
-    collector.detail_all = True  # the top object of every process, not only the exported ones
     style = fmt.Style(fmt.use_colour(args.color, sys.stdout))
     if not args.watch:
-        snap = collector.collect()
+        snap = collector.collect(everyone=True)  # each with its breakdown, not only the exported
         if args.json:
             print(json.dumps(render_json(snap, args.limit), indent=2))
         else:
@@ -177,7 +176,7 @@ def run(args) -> int:
     try:
         while True:
             started = time.monotonic()
-            snap = collector.collect()
+            snap = collector.collect(everyone=True)  # each with its breakdown, not only the exported
             growth = growth_since(prev, snap)
             if args.json:
                 out = json.dumps(render_json(snap, args.limit, growth))

@@ -49,9 +49,9 @@ def translate(exc: OSError, path: str) -> ProcfsError:
     place decides what ENOENT/ESRCH and EACCES/EPERM mean for a process file.
     """
     if exc.errno in (errno.ENOENT, errno.ESRCH):
-        return Vanished(path)
+        return Vanished(f"{path}: {exc.strerror or 'gone'}")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return Denied(path)
+        return Denied(f"{path}: {exc.strerror or 'permission denied'}")
     return ReadFailed(f"{path}: {exc.strerror or exc}")
 
 

@@ -9,7 +9,7 @@ surplus. Pages usable by a new mapping = free - reserved.
 import os
 from dataclasses import dataclass
 
-from exporter.procfs import read_file
+from exporter.procfs import ReadFailed, read_file, translate
 from exporter.procfs.paths import Roots
 from exporter.procfs.sysctl import parse_int
 
@@ -39,8 +39,10 @@ def _read_counts(directory: str, names: tuple[str, ...]) -> list[int]:
 def _pools(base: str, numa_node: int | None) -> list[HugePool]:
     try:
         entries = sorted(os.listdir(base))
-    except OSError:
-        return []  # no hugetlb support, or not this NUMA layout: no pools
+    except FileNotFoundError:
+        return []  # no hugetlb support (CONFIG_HUGETLBFS=n), or a NUMA node without pools
+    except OSError as exc:
+        raise translate(exc, base) from None
     pools = []
     for entry in entries:
         size = parse_size_dir(entry)
@@ -58,18 +60,30 @@ def _pools(base: str, numa_node: int | None) -> list[HugePool]:
     return sorted(pools, key=lambda p: p.pagesize_bytes)
 
 
+def _require_sysfs(roots: Roots) -> None:
+    """No hugepages directory means no hugetlb support only on a real sysfs: a wrong
+    --path.sysfs, or one the exporter cannot read, must not pass for that."""
+    mm = roots.sys("kernel", "mm")
+    if not os.path.isdir(mm):
+        raise ReadFailed(f"{mm}: not found: sysfs unreadable at {roots.sysfs}")
+
+
 def read_pools(roots: Roots) -> list[HugePool]:
-    """Node-wide pools, one per page size, smallest first."""
+    """Node-wide pools, one per page size, smallest first; [] without hugetlb support."""
+    _require_sysfs(roots)
     return _pools(roots.sys("kernel", "mm", "hugepages"), None)
 
 
 def read_numa_pools(roots: Roots) -> list[HugePool]:
     """Per NUMA node pools, ordered by node then page size."""
+    _require_sysfs(roots)
     base = roots.sys("devices", "system", "node")
     try:
         nodes = sorted(int(n[4:]) for n in os.listdir(base) if n.startswith("node") and n[4:].isdigit())
-    except OSError:
-        return []
+    except FileNotFoundError:
+        return []  # a kernel without NUMA (CONFIG_NUMA=n)
+    except OSError as exc:
+        raise translate(exc, base) from None
     pools: list[HugePool] = []
     for node in nodes:
         pools.extend(_pools(os.path.join(base, f"node{node}", "hugepages"), node))

@@ -3,11 +3,15 @@
 proc(5). Fields: id parent major:minor root mountpoint options [optional...] -
 fstype source superoptions. The mount point is octal-escaped (``\\040`` for a
 space). Read for pid 1: the host's mount namespace when /proc is the host's.
+
+A Kubernetes node with many pods has tens of thousands of mounts, megabytes of
+mountinfo: it is streamed, never held whole and never cut, and only the chunks
+that name hugetlbfs are split into lines.
 """
 
 import re
 
-from exporter.procfs import read_file
+from exporter.procfs.maps import iter_chunks
 from exporter.procfs.paths import Roots
 
 
@@ -33,5 +37,18 @@ def parse_hugetlbfs_mounts(data: bytes) -> list[str]:
     return mounts
 
 
+_MARK = b" - hugetlbfs "  # the separator and the type: a mount point has its spaces escaped
+
+
 def read_hugetlbfs_mounts(roots: Roots, pid: int = 1) -> list[str]:
-    return parse_hugetlbfs_mounts(read_file(roots.pid(pid, "mountinfo")))
+    mounts: list[str] = []
+    carry = b""
+    for chunk in iter_chunks(roots.pid(pid, "mountinfo")):
+        buf = carry + chunk if carry else chunk
+        cut = buf.rfind(b"\n") + 1
+        if _MARK in buf:
+            mounts += parse_hugetlbfs_mounts(buf[:cut])
+        carry = buf[cut:]
+    if carry:
+        mounts += parse_hugetlbfs_mounts(carry)
+    return mounts

@@ -16,10 +16,16 @@ class Roots:
     def proc(self, *parts: object) -> str:
         return os.path.join(self.procfs, *map(str, parts))
 
-    def pid(self, pid: int | str, name: str) -> str:
-        """A process's file; *pid* may also be "PID/task/TID" (a thread's view of it)."""
+    def pid(self, pid: int, name: str, tid: int | None = None) -> str:
+        """A process's file, or with *tid* one thread's view of it (``PID/task/TID/name``).
+
+        A thread's maps, statm and status are its process's (all threads share one
+        mm); they are read that way when the leader thread has exited.
+        """
         # Called several times per process per scrape: a plain f-string, not os.path.join.
-        return f"{self.procfs}/{pid}/{name}"
+        if tid is None:
+            return f"{self.procfs}/{pid}/{name}"
+        return f"{self.procfs}/{pid}/task/{tid}/{name}"
 
     def sys(self, *parts: object) -> str:
         return os.path.join(self.sysfs, *map(str, parts))
@@ -28,3 +34,12 @@ class Roots:
 def list_pids(roots: Roots) -> list[int]:
     """Numeric entries of the procfs root: the thread-group leaders (processes)."""
     return sorted(int(name) for name in os.listdir(roots.procfs) if name.isdigit())
+
+
+def list_tids(roots: Roots, pid: int) -> list[int]:
+    """The threads of a process (/proc/PID/task/), in the order the kernel lists them;
+    empty when the process is gone."""
+    try:
+        return [int(name) for name in os.listdir(roots.pid(pid, "task")) if name.isdigit()]
+    except OSError:
+        return []

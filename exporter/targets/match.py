@@ -19,11 +19,14 @@ MISSING = object()
 
 @dataclass
 class ProcessFacts:
+    """What a rule may look at. The costly facts are functions, called only when a
+    rule needs them: argv (/proc/PID/cmdline) and the uid (for {{.Username}})."""
+
     pid: int
     starttime_ticks: int
     comm: str
-    uid: int | None
-    argv: Callable[[], list[str]]  # lazy: read /proc/PID/cmdline only when a rule needs it
+    uid: Callable[[], int | None]
+    argv: Callable[[], list[str]]
 
     @property
     def key(self) -> Key:
@@ -31,7 +34,7 @@ class ProcessFacts:
 
 
 def _username(uid: int | None, cache: dict[int, str]) -> str:
-    if uid is None:
+    if uid is None:  # the source could not tell
         return ""
     if uid not in cache:
         try:
@@ -84,7 +87,7 @@ class Matcher:
                 "ExeBase": os.path.basename(exe_full) if argv else facts.comm,
             }
             if "Username" in rule.name.fields:
-                values["Username"] = _username(facts.uid, self._users)
+                values["Username"] = _username(facts.uid(), self._users)
             return rule.name.render(values, matches)
         return None
 

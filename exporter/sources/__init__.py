@@ -1,0 +1,19 @@
+"""Sources of per-process facts: where the pass gets what it knows about each process.
+
+The pass (exporter/policy.py) does not care which source it runs on. A source has:
+
+- ``name``: what ``--collect.source`` calls it, exported in the Snapshot;
+- ``scan(node, deadline)``: every user-space process of the node, as a
+  ProcessSample (identity, comm, threads, VIRT/RES/SHR, hugetlb) or as the
+  ProcfsError that stopped reading it; raises DeadlineExceeded past *deadline*;
+- ``uid(sample)`` and ``argv(sample)``: the costly facts a group rule may need;
+- ``map_areas(sample, breakdown, classifier, deadline)``: the count of map
+  areas, and with *breakdown* the summary by kind and object;
+- ``deepen(sample, classifier, deadline)``: what only exported processes get
+  (the breakdown if it is missing, VmData, limits, pod identity), returning the
+  sample and the error that stopped it, if any;
+- ``end_pass()`` after each pass, ``close()`` when the collector goes.
+
+procfs.ProcfsSource reads /proc; the BPF source reads the kernel's own counters
+with a task iterator and falls back to /proc only for maps' breakdown.
+"""
