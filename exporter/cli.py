@@ -7,7 +7,6 @@ import argparse
 import functools
 import importlib
 import logging
-import os
 import signal
 import sys
 
@@ -17,7 +16,9 @@ from exporter import __version__, logs
 from exporter.collect import Collector
 from exporter.commands import COMMANDS
 from exporter.metrics import SnapshotCollector
+from exporter.procfs import ProcfsError
 from exporter.procfs.access import CAP_SYS_PTRACE, has_capability, probe_maps_access
+from exporter.commands.common import checked_roots
 from exporter.procfs.paths import Roots
 from exporter.targets import ConfigError, load_config
 
@@ -101,23 +102,15 @@ def write_textfile_or_fail(registry, path: str) -> int:
 
     try:
         size = write_textfile(registry, path)
+    except ProcfsError as exc:  # the collection itself failed: write nothing rather than a partial file
+        print(f"vma-exporter: --textfile.output: collection failed, {path} left as it was: {exc}",
+              file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"vma-exporter: --textfile.output: cannot write {path}: {exc}", file=sys.stderr)
         return 1
     log.info("wrote %d bytes to %s", size, path)
     return 0
-
-
-def roots_or_exit(args) -> Roots:
-    """--path.procfs must be a procfs (it has /stat); --path.sysfs a directory."""
-    if not os.path.isfile(os.path.join(args.procfs, "stat")):
-        print(f"vma-exporter: --path.procfs: {args.procfs} is not a procfs mount (no {args.procfs}/stat)",
-              file=sys.stderr)
-        sys.exit(2)
-    if not os.path.isdir(args.sysfs):
-        print(f"vma-exporter: --path.sysfs: {args.sysfs} is not a directory", file=sys.stderr)
-        sys.exit(2)
-    return Roots(args.procfs, args.sysfs)
 
 
 def run_daemon(args) -> int:
@@ -142,7 +135,11 @@ def run_daemon(args) -> int:
         except WebConfigError as exc:
             print(f"vma-exporter: --web.config.file: {exc}", file=sys.stderr)
             return 2
-    roots = roots_or_exit(args)
+    try:
+        roots = checked_roots(args)
+    except ValueError as exc:
+        print(f"vma-exporter: {exc}", file=sys.stderr)
+        return 2
     collector = Collector(roots, config, timeout=args.collect_timeout)
     web_state = WebState(web)
     reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)
@@ -159,8 +156,9 @@ def run_daemon(args) -> int:
     try:
         httpd = server.start(address, handlers, tls=web is not None and web.tls)
     except OSError as exc:
-        print(f"vma-exporter: cannot listen on {args.listen}: {exc}", file=sys.stderr)
-        return 1
+        print(f"vma-exporter: --web.listen-address: cannot listen on {args.listen}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2 if exc.errno in server.ADDRESS_ERRORS else 1
     log.info("listening on %s (version %s, config %s, TLS %s, basic auth %s)", args.listen, __version__,
              config.source, "on" if web and web.tls else "off", "on" if web and web.auth else "off")
     signum = wait_for_signals(reloader)

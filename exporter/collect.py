@@ -47,6 +47,10 @@ class Collector:
         every watched process, each with its breakdown (the CLI views)."""
         return self._flight.do(lambda: self._pass(everyone), key=everyone)
 
+    def waiting(self, everyone: bool = False) -> int:
+        """Callers waiting for the pass in flight (tests use it to line up concurrent scrapes)."""
+        return self._flight.waiters(everyone)
+
     def _pass(self, everyone: bool) -> Snapshot:
         with self._pass_lock:
             start_wall, start = time.time(), time.monotonic()

@@ -16,6 +16,7 @@ Hardening, because the port is reachable by whoever is on the network:
   request without a restart.
 """
 
+import errno
 import gzip
 import html
 import logging
@@ -31,6 +32,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.procfs import ProcfsError
 from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -60,12 +62,29 @@ _NO_WEB = WebConfig()
 
 
 def parse_listen_address(value: str) -> tuple[str, int]:
-    """``:9979``, ``0.0.0.0:9979``, ``[::1]:9979`` -> (host, port)."""
+    """``:9979``, ``0.0.0.0:9979``, ``[::1]:9979``, ``localhost:9979`` -> (host, port).
+
+    A host that does not resolve is bad usage (ValueError), told before anything
+    starts: "Name or service not known" from the bind, later, would read like a
+    failure of the node.
+    """
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"--web.listen-address: expected [host]:port, got {value!r}")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host:
+        try:
+            socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ValueError(f"--web.listen-address: {host!r} in {value!r} is not an address of this host "
+                             f"(it does not resolve: {exc.args[-1] if exc.args else exc})") from None
     return host, int(port)
+
+
+# Bind errors that come from the address itself (a typo, an address this host does not
+# have): bad usage, exit 2. Others (EADDRINUSE: another program holds the port; EACCES:
+# a port below 1024 without the privilege) are the situation's: exit 1.
+ADDRESS_ERRORS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL)
 
 
 class Handlers:
@@ -178,9 +197,12 @@ def make_handler(h: Handlers):
             encoder, ctype = choose_encoder(self.headers.get("Accept"))
             try:
                 body = encoder(h.registry)
-            except Exception:  # never let one bad collection kill the server thread silently
+            except (OSError, ProcfsError) as exc:  # the node, not the exporter: say what, not where in the code
+                log.error("collection failed: %s", exc)
+                return self._send(500, f"collection failed: {exc}\n".encode())
+            except Exception as exc:  # a bug: never let it kill the server thread silently
                 log.exception("collection failed")
-                return self._send(500, b"collection failed, see the exporter's log\n")
+                return self._send(500, f"collection failed: {type(exc).__name__}: {exc}\n".encode())
             headers = [("Vary", "Accept-Encoding")]
             if accepts_gzip(self.headers.get("Accept-Encoding")):
                 body = gzip.compress(body, compresslevel=1)

@@ -14,12 +14,13 @@ T = TypeVar("T")
 
 
 class _Call:
-    __slots__ = ("done", "result", "error")
+    __slots__ = ("done", "result", "error", "waiters")
 
     def __init__(self):
         self.done = threading.Event()
         self.result = None
         self.error: BaseException | None = None
+        self.waiters = 0  # callers sharing this call besides the one running it
 
 
 class SingleFlight(Generic[T]):
@@ -34,6 +35,8 @@ class SingleFlight(Generic[T]):
             leader = call is None
             if leader:
                 call = self._calls[key] = _Call()
+            else:
+                call.waiters += 1
         if not leader:
             call.done.wait()
             if call.error is not None:
@@ -49,3 +52,9 @@ class SingleFlight(Generic[T]):
                 del self._calls[key]
             call.done.set()
         return call.result
+
+    def waiters(self, key: object = None) -> int:
+        """Callers waiting for the call of *key* in flight (0 when none is)."""
+        with self._lock:
+            call = self._calls.get(key)
+            return call.waiters if call is not None else 0

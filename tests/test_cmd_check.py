@@ -202,6 +202,7 @@ def lowered_node(tmp_path, pid: int, limit: int) -> list[str]:
     (proc / "sys" / "vm" / "overcommit_memory").write_text("0\n")
     shutil.copy(os.path.join(FIXTURE, "proc", "meminfo"), proc / "meminfo")
     os.symlink(f"/proc/{pid}", proc / str(pid))
+    os.symlink("/proc/stat", proc / "stat")  # what makes a procfs one (cli.checked_roots)
     return ["--path.procfs", str(proc), "--min-max-map-count", "1"]
 
 

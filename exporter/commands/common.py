@@ -11,15 +11,17 @@ usage (argparse, a bad config file, a bad value).
 
 import argparse
 import functools
+import logging
 import os
 import sys
 
 from exporter.procfs import Denied, ProcfsError, Vanished
 from exporter.procfs.maps import iter_chunks
-from exporter.procfs.paths import Roots
+from exporter.procfs.paths import Roots, procfs_problem, sysfs_problem
 from exporter.procfs.stat import ProcStat, read_stat
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("exporter")
 
 PTRACE_HINT = (
     "reading another process's map areas needs ptrace read access: run as root with "
@@ -64,8 +66,31 @@ def add_output_flags(p: argparse.ArgumentParser) -> None:
                    help="colour the output: auto = only on a terminal and without NO_COLOR (default: auto)")
 
 
+def checked_roots(args) -> Roots:
+    """The one check of --path.procfs and --path.sysfs, for the daemon and every command.
+
+    A procfs that is missing or not a procfs is bad usage (ValueError, exit 2):
+    nothing could be reported. An unreadable sysfs is said once, here, at
+    start; the exporter still serves map areas, with the hugepage pools missing
+    and vma_exporter_node_read_success{file="hugepages"} 0, never "no hugetlb".
+    """
+    roots = Roots(args.procfs, args.sysfs)
+    problem = procfs_problem(roots)
+    if problem:
+        raise ValueError(f"--path.procfs: {problem}")
+    problem = sysfs_problem(roots)
+    if problem:
+        log.warning("--path.sysfs: %s: the hugepage pools are unknown (not the same as none)", problem)
+    return roots
+
+
 def roots_of(args) -> Roots:
-    return Roots(args.procfs, args.sysfs)
+    """The roots of --path.procfs and --path.sysfs, checked as the daemon checks them:
+    a bad procfs is bad usage; an unreadable sysfs is said once."""
+    try:
+        return checked_roots(args)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
 
 
 def load_config_or_fail(args):

@@ -7,6 +7,8 @@ against a fixture tree or a host mounted at ``/host``.
 import os
 from dataclasses import dataclass
 
+from exporter.procfs import ReadFailed
+
 
 @dataclass(frozen=True)
 class Roots:
@@ -32,8 +34,16 @@ class Roots:
 
 
 def list_pids(roots: Roots) -> list[int]:
-    """Numeric entries of the procfs root: the thread-group leaders (processes)."""
-    return sorted(int(name) for name in os.listdir(roots.procfs) if name.isdigit())
+    """Numeric entries of the procfs root: the thread-group leaders (processes).
+
+    A procfs root that cannot be listed fails the whole pass (ReadFailed): there
+    is nothing to report, and an empty node must not pass for a quiet one.
+    """
+    try:
+        names = os.listdir(roots.procfs)
+    except OSError as exc:
+        raise ReadFailed(f"{roots.procfs}: cannot list processes: {exc.strerror or exc}") from None
+    return sorted(int(name) for name in names if name.isdigit())
 
 
 def list_tids(roots: Roots, pid: int) -> list[int]:
@@ -43,3 +53,27 @@ def list_tids(roots: Roots, pid: int) -> list[int]:
         return [int(name) for name in os.listdir(roots.pid(pid, "task")) if name.isdigit()]
     except OSError:
         return []
+
+
+def procfs_problem(roots: Roots) -> str | None:
+    """Why *roots.procfs* is not a procfs to read, or None. A procfs has /stat
+    (the kernel's, or a fixture tree's) and can be listed."""
+    path = roots.procfs
+    if not os.path.isdir(path):
+        return f"{path} does not exist or is not a directory"
+    if not os.path.isfile(os.path.join(path, "stat")):
+        return f"{path} is not a procfs mount (no {path}/stat)"
+    try:
+        os.listdir(path)
+    except OSError as exc:
+        return f"{path} cannot be listed: {exc.strerror or exc}"
+    return None
+
+
+def sysfs_problem(roots: Roots) -> str | None:
+    """Why the hugepage pools cannot be read under *roots.sysfs*, or None. A sysfs
+    has kernel/mm (the hugepages directory under it exists only with hugetlb support)."""
+    mm = os.path.join(roots.sysfs, "kernel", "mm")
+    if os.path.isdir(mm) and os.access(mm, os.R_OK | os.X_OK):
+        return None
+    return f"sysfs unreadable at {roots.sysfs} (no readable {mm})"
