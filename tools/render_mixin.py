@@ -65,10 +65,15 @@ def jsonnet(code: str, tla_code: dict[str, str] | None = None) -> object:
 
 
 @functools.lru_cache(maxsize=None)
-def rendered(for_cap: str | None = None) -> dict:
+def rendered() -> dict:
     """Path relative to the repository -> the data it holds (one jsonnet run, cached)."""
-    cap = "null" if for_cap is None else json.dumps(for_cap)
-    return jsonnet(f"(import '{ENTRY}')(forCap={cap})")
+    return jsonnet(f"(import '{ENTRY}')()")
+
+
+@functools.lru_cache(maxsize=None)
+def capped_groups(for_cap: str) -> list[dict]:
+    """The rule groups with every for: capped at *for_cap* (jsonnet evaluates only the rules)."""
+    return jsonnet(f"(import '{ENTRY}')(forCap={json.dumps(for_cap)})['{RULES_FILE}'].groups")
 
 
 @functools.lru_cache(maxsize=None)
@@ -144,7 +149,7 @@ def rules_text(groups: list[dict]) -> str:
 def test_rules(for_cap: str) -> str:
     """The rules file with every for: capped at *for_cap*."""
     duration_seconds(for_cap)
-    return TEST_HEADER.format(cap=for_cap) + rules_text(rendered(for_cap)[RULES_FILE]["groups"])
+    return TEST_HEADER.format(cap=for_cap) + rules_text(capped_groups(for_cap))
 
 
 _DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")

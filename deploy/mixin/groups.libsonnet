@@ -10,10 +10,13 @@ local group(name, rules, interval) = {
 {
   local c = $._config,
 
-  // As kube-prometheus' add-runbook-links.libsonnet does for mixins without them: the
-  // pattern with %s replaced by the alert name in lower case.
+  // As kubernetes-mixin's add-runbook-links.libsonnet (which kube-prometheus applies to
+  // its mixins) does: the pattern with %s replaced by the alert name in lower case, unless
+  // the alert brings its own.
   local withRunbook(rule) = rule {
-    annotations+: { runbook_url: c.runbookURLPattern % std.asciiLower(rule.alert) },
+    [if !std.objectHas(rule.annotations, 'runbook_url') then 'annotations']+: {
+      runbook_url: c.runbookURLPattern % std.asciiLower(rule.alert),
+    },
   },
   local alerts = [withRunbook(r) for r in $.vmaAlertingRules],
 
