@@ -159,7 +159,7 @@ def test_data_links_point_at_existing_dashboards_and_fields():
 
 
 @needs_jsonnet
-def test_thresholds_follow_the_rules_config():
+def test_thresholds_follow_the_mixin_config():
     """A share-of-limit cell turns orange where the warning alert starts and red at the critical one."""
     config = repo.config()
     ratio_steps = [None, config["mapAreasWarningRatio"], config["mapAreasCriticalRatio"]]
