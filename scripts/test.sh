@@ -9,6 +9,7 @@ missing=()
 need() { command -v "$1" >/dev/null || missing+=("${@:2}"); }
 
 need promtool prometheus           # promtool and a real Prometheus: rule tests, end-to-end tests
+need jsonnet jsonnet               # jsonnet and jsonnetfmt: renders and checks the mixin in deploy/mixin
 need cc gcc libc6-dev              # the C test workloads
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,8 +1,9 @@
-"""The Grafana dashboards: generated output is current, the mixins' conventions hold
+"""The Grafana dashboards: the rendered files are current, the mixins' conventions hold
 on every panel, every query parses (promtool), and every metric exists.
 
-The end-to-end test (test_e2e_prometheus.py) runs every query against a real
-Prometheus; these checks need no server.
+The dashboards come from the jsonnet mixin in deploy/mixin (tools/render_mixin.py renders
+them); these checks read the checked-in JSON. The end-to-end test (test_e2e_prometheus.py)
+runs every query against a real Prometheus; these checks need no server.
 """
 
 import itertools
@@ -14,12 +15,9 @@ import pytest
 import yaml
 
 from e2e import grafana, repo
+from e2e.repo import needs_jsonnet
 
-gen = repo.generator()
-from vma_dashboards import common  # noqa: E402  (on sys.path once the generator is loaded)
-from vma_mixin import config as rules_config  # noqa: E402
-from vma_mixin import recording  # noqa: E402
-
+gen = repo.renderer()
 DASHBOARDS = grafana.load_all()
 UIDS = {"vma-node.json": "vma-node", "vma-process.json": "vma-process", "vma-fleet.json": "vma-fleet"}
 SAMPLE_VALUES = {"cluster": "c", "job": "j", "instance": "i:1", "group": "g", "pid": "1",
@@ -33,17 +31,21 @@ def all_panels():
             yield name, p
 
 
-def test_checked_in_dashboards_equal_a_fresh_generation():
+@needs_jsonnet
+def test_checked_in_dashboards_equal_a_fresh_rendering():
     stale = [rel for rel in gen.stale() if rel.startswith(gen.DASHBOARD_DIR)]
-    assert not stale, f"stale dashboards {stale}: run python3 tools/generate.py"
+    assert not stale, f"stale dashboards {stale}: run python3 tools/render_mixin.py"
     assert set(DASHBOARDS) == set(UIDS)
 
 
+@needs_jsonnet
 def test_stable_unique_uids_and_titles():
+    config = repo.config()
     for name, d in DASHBOARDS.items():
         assert d["uid"] == UIDS[name]
-        assert d["title"].startswith("vma-exporter / ")
-        assert d["tags"] == ["vma-exporter"]
+        assert d["title"].startswith(config["dashboardTitlePrefix"]) and d["title"].startswith("vma-exporter / ")
+        assert d["tags"] == config["dashboardTags"] == ["vma-exporter"]
+        assert (d["refresh"], d["timezone"]) == (config["dashboardRefresh"], config["dashboardTimezone"])
         assert d["description"]
     assert len({d["title"] for d in DASHBOARDS.values()}) == len(DASHBOARDS)
 
@@ -75,14 +77,21 @@ def test_every_panel_has_datasource_description_and_unit():
         assert len({t["refId"] for t in p["targets"]}) == len(p["targets"]), where
 
 
-def test_every_query_uses_cluster_job_and_instance():
+@needs_jsonnet
+def test_every_query_uses_the_selector_cluster_job_and_instance():
+    config = repo.config()
     for name, p in all_panels():
         for t in p["targets"]:
             selectors = _SELECTED.findall(t["expr"])
             assert selectors, f"{name}: {p['title']!r}: no metric in {t['expr']!r}"
             for metric, labels in selectors:
-                for v in ("cluster", "job", "instance"):
+                assert config["vmaExporterSelector"] in labels, f"{name}: {p['title']!r}: {metric} lacks the selector"
+                assert f'{config["clusterLabel"]}=~"$cluster"' in labels, f"{name}: {p['title']!r}: {metric}"
+                for v in ("job", "instance"):
                     assert f'{v}=~"${v}"' in labels, f"{name}: {p['title']!r}: {metric} lacks ${v}"
+    for name, d in DASHBOARDS.items():
+        for var, selector, _ in grafana.variable_queries(d):
+            assert config["vmaExporterSelector"] in selector, f"{name}: ${var} lacks the selector"
 
 
 def test_variables_chain_cluster_job_instance():
@@ -107,7 +116,8 @@ def test_every_metric_exists_in_the_exporter_or_the_rules():
 
     exposed = {f.name + {"counter": "_total", "info": "_info"}.get(f.type, "")
                for f in SnapshotCollector(collector=None).describe()}
-    known = exposed | set(recording.RECORDED) | {"up"}
+    recorded = {r["record"] for g in repo.rule_groups() for r in g["rules"] if "record" in r}
+    known = exposed | recorded | {"up"}
     for name, d in DASHBOARDS.items():
         texts = [e for _, _, e in grafana.panel_queries(d)] + [s for _, s, _ in grafana.variable_queries(d)]
         for text in texts:
@@ -148,12 +158,19 @@ def test_data_links_point_at_existing_dashboards_and_fields():
     assert links >= 5
 
 
-def test_thresholds_follow_the_rules_config():
-    assert [s["value"] for s in common.RATIO_STEPS["steps"]] == [None, rules_config.WARNING_RATIO,
-                                                                 rules_config.CRITICAL_RATIO]
+@needs_jsonnet
+def test_thresholds_follow_the_mixin_config():
+    """A share-of-limit cell turns orange where the warning alert starts and red at the critical one."""
+    config = repo.config()
+    ratio_steps = [None, config["mapAreasWarningRatio"], config["mapAreasCriticalRatio"]]
+    coloured = [p for _, p in all_panels() if p["fieldConfig"]["defaults"]["unit"] == "percentunit"
+                and p["fieldConfig"]["defaults"]["color"]["mode"] == "thresholds"]
+    assert len(coloured) >= 4
+    for p in coloured:
+        assert [s["value"] for s in p["fieldConfig"]["defaults"]["thresholds"]["steps"]] == ratio_steps, p["title"]
     exprs = [e for d in DASHBOARDS.values() for _, _, e in grafana.panel_queries(d)]
-    assert any(f">= bool {rules_config.CRITICAL_RATIO}" in e for e in exprs)
-    assert any(f"< bool {rules_config.KERNEL_DEFAULT_MAX_MAP_COUNT}" in e for e in exprs)
+    assert any(f">= bool {config['mapAreasCriticalRatio']}" in e for e in exprs)
+    assert any(f"< bool {config['kernelDefaultMaxMapCount']}" in e for e in exprs)
 
 
 def test_substitute_refuses_unknown_variables():

@@ -2,8 +2,9 @@
 
 Prometheus (Debian's package, started here on loopback with a temporary config,
 1 s scrape and evaluation intervals, target label cluster="e2e") loads the
-project's rules, generated from the same source with every ``for:`` capped at
-5 s: the expressions and thresholds are the real ones. The exporter watches only
+project's rules, rendered from the mixin in deploy/mixin with every ``for:``
+capped at 5 s (tools/render_mixin.py --test-rules, which overrides the mixin's
+_config in jsonnet): the expressions and thresholds are the real ones. The exporter watches only
 this test's workloads (a private copy of the workload binary, matched by its
 path), so workloads of tests running at the same time cannot interfere:
 
@@ -32,11 +33,9 @@ from helpers import workload as workload_helper
 from helpers.exporter import Exporter
 from helpers.workload import Workload
 
-repo.generator()  # puts the rules source on sys.path
-import vma_mixin  # noqa: E402
-from vma_mixin import config as rules_config, render  # noqa: E402
+gen = repo.renderer()
 
-pytestmark = [pytest.mark.e2e,
+pytestmark = [pytest.mark.e2e, repo.needs_jsonnet,
               pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed (apt-get install prometheus)")]
 
 FOR_CAP = "5s"
@@ -114,8 +113,7 @@ def stack(tmp_path_factory):
     binary = os.path.join(workdir, "workload")
     shutil.copy2(workload_helper.build(), binary)
     rules_path = os.path.join(workdir, "vma-exporter.rules.yml")
-    with open(rules_path, "w") as f:
-        f.write(render.rules_file(for_cap=FOR_CAP))
+    assert gen.main(["--test-rules", rules_path, "--for-cap", FOR_CAP]) == 0
     shm_name = f"/vma-e2e-leak-{os.getpid()}"
     started = time.monotonic()
     with HugepagePool() as pool, \
@@ -124,7 +122,7 @@ def stack(tmp_path_factory):
             PrivateWorkload(binary, "areas", "10") as quiet, \
             Exporter(exporter_config(binary)) as exporter:
         instance = f"127.0.0.1:{exporter.port}"
-        prom = Prometheus(workdir, job=rules_config.JOB, targets=[instance], rules_file=rules_path,
+        prom = Prometheus(workdir, job=repo.job(), targets=[instance], rules_file=rules_path,
                           target_labels={"cluster": "e2e"})
         with prom:
             wait_until(prom.targets_up, 60, "the exporter target to be up")
@@ -163,25 +161,26 @@ def test_leak_signature_names_the_shm_object(stack):
     # The recorded trend behind it names the object too. The workload maps it 200 times a
     # second (fewer on a loaded machine); by now the fit spans several seconds of scrapes,
     # and a wrong unit (per minute, per scrape) would be far outside this band.
-    trend = prom.query(f'vma:process_top_object_map_areas:deriv15m{{pid="{pid}"}}')
+    trend = prom.query(f'vma:process_top_object_map_areas:deriv{repo.config()["leakWindow"]}{{pid="{pid}"}}')
     assert [s["metric"]["object"] for s in trend] == [stack.shm_object]
     assert 50 < float(trend[0]["value"][1]) < 400
     top = prom.query(f'vma_process_top_object_map_areas{{pid="{pid}"}}')
     assert [s["metric"]["object"] for s in top] == [stack.shm_object]
-    assert float(top[0]["value"][1]) >= rules_config.LEAK_MIN_AREAS
+    assert float(top[0]["value"][1]) >= repo.config()["leakMinAreas"]
 
 
 def test_node_limit_alerts_match_this_node(stack):
     limit = _read_int("/proc/sys/vm/max_map_count")
+    config = repo.config()
     expected = set()
-    if limit < rules_config.KERNEL_DEFAULT_MAX_MAP_COUNT:
+    if limit < config["kernelDefaultMaxMapCount"]:
         expected.add("VmaNodeMaxMapCountBelowDefault")
-    elif rules_config.MIN_MAX_MAP_COUNT and limit < rules_config.MIN_MAX_MAP_COUNT:
+    elif config["minMaxMapCount"] and limit < config["minMaxMapCount"]:
         expected.add("VmaNodeMaxMapCountBelowMinimum")
     node_alerts = lambda: {s["metric"]["alertname"] for s in stack.prom.query(  # noqa: E731
         'ALERTS{alertname=~"VmaNodeMaxMapCount.*", alertstate="firing"}')}
     # Poll until the set matches; when none is expected, give the for: time to pass first.
-    time.sleep(0 if expected else 2 * vma_mixin.duration_seconds(FOR_CAP))
+    time.sleep(0 if expected else 2 * gen.duration_seconds(FOR_CAP))
     wait_until(lambda: node_alerts() == expected, ALERT_TIMEOUT, f"node alerts {expected or 'none'} (limit {limit})")
 
 
@@ -192,14 +191,14 @@ def test_every_rule_evaluates_without_error(stack):
         return rules if rules and not any(r["lastEvaluation"].startswith("0001-") for r in rules) else None
 
     rules = wait_until(evaluated, 60, "every rule to be evaluated")
-    assert len(rules) == sum(len(g["rules"]) for g in vma_mixin.groups())
+    assert len(rules) == sum(len(g["rules"]) for g in repo.rule_groups())
     bad = [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok" or r.get("lastError")]
     assert not bad, f"rules failing to evaluate: {bad}"
 
 
 def dashboard_values(stack, file_name: str) -> dict[str, str]:
     """What a user would pick: this cluster, job and instance; in the process view the leak."""
-    values = {"cluster": "e2e", "job": rules_config.JOB, "instance": stack.instance,
+    values = {"cluster": "e2e", "job": repo.job(), "instance": stack.instance,
               "group": "e2e-leak", "pid": str(stack.leak.pid), "__rate_interval": "10s"}
     if file_name == "vma-fleet.json":  # the fleet view's default: All jobs and instances
         values.update(job=".*", instance=".*")
@@ -246,7 +245,7 @@ def test_every_dashboard_variable_lists_the_expected_value(stack):
             series = grafana.substitute(selector, values)
             found = wait_until(lambda series=series, label=label: {s.get(label) for s in prom.series(series)},
                                QUERY_TIMEOUT, f"{name}: ${var}")
-            wanted = {"job": rules_config.JOB, "instance": stack.instance}.get(var, values[var])
+            wanted = {"job": repo.job(), "instance": stack.instance}.get(var, values[var])
             assert wanted in found, f"{name}: ${var} lists {found}, not {wanted}"
 
 
@@ -255,4 +254,4 @@ def test_exporter_down_alert_fires_once_the_exporter_stops(stack):
     # stop() may be called again: the fixture's Exporter.__exit__ finds it stopped and cleaned up.
     stack.exporter.stop()
     down = wait_until(lambda: alerts(stack.prom, "VmaExporterDown"), ALERT_TIMEOUT, "VmaExporterDown")
-    assert [(a["instance"], a["job"]) for a in down] == [(stack.instance, rules_config.JOB)]
+    assert [(a["instance"], a["job"]) for a in down] == [(stack.instance, repo.job())]

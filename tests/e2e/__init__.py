@@ -1,1 +1,1 @@
-"""Helpers of the monitoring tests: the generator, a real Prometheus, dashboard queries."""
+"""Helpers of the monitoring tests: the mixin's renderer, a real Prometheus, dashboard queries."""

@@ -1,4 +1,4 @@
-"""Read the generated dashboards the way Grafana would: panel queries with the
+"""Read the rendered dashboards the way Grafana would: panel queries with the
 variables substituted, and the label_values() queries of the variables."""
 
 import json

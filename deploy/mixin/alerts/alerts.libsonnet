@@ -1,0 +1,207 @@
+// Alerting rules. Every one has a severity (critical, warning or info), a static summary
+// and a templated description naming where and how much; groups.libsonnet adds its
+// runbook_url from runbookURLPattern.
+//
+// Names share the prefix "Vma". Descriptions of per-process alerts name instance, group,
+// pid, comm and the figure; node and exporter alerts have no process to name and give the
+// instance and the figure. Thresholds and durations come from config.libsonnet.
+local promql = import '../lib/promql.libsonnet';
+
+{
+  local c = $._config,
+  local p = promql.params(c),
+
+  local who = 'process {{ $labels.comm }} (pid {{ $labels.pid }}, group {{ $labels.group }}) on {{ $labels.instance }}',
+  local consequence = "At the limit mmap, mprotect and even munmap fail with ENOMEM, and memory that glibc's free() cannot return stays leaked.",
+  local thenConsequence(severity) = if severity == 'critical' then ' ' + consequence else '',
+
+  local processNearLimit(severity, ratio, forDuration) = {
+    alert: 'VmaProcessMapAreasNearLimit',
+    expr: |||
+      vma:process_map_areas:ratio{%s} >= %s
+    ||| % [c.vmaExporterSelector, promql.num(ratio)],
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: {
+      summary: 'A process holds %s or more of the map areas vm.max_map_count allows.' % promql.pct(ratio),
+      description: 'The %s holds {{ $value | humanizePercentage }} of the map areas vm.max_map_count allows.' % who
+                   + thenConsequence(severity),
+    },
+  },
+
+  // The group gauge covers every member, also processes without per-process series (beyond
+  // top_n, or per-process series turned off). When an exported process explains the figure,
+  // VmaProcessMapAreasNearLimit already names it: "unless" keeps one alert.
+  local groupNearLimit(severity, ratio, forDuration) = {
+    alert: 'VmaGroupMapAreasNearLimit',
+    expr: |||
+      vma:group_map_areas_max:ratio{%(sel)s} >= %(ratio)s
+        unless %(ignoring)s
+      vma:process_map_areas:ratio{%(sel)s} >= %(ratio)s
+    ||| % { sel: c.vmaExporterSelector, ratio: promql.num(ratio), ignoring: p.ignoringProcessInGroup },
+    'for': forDuration,
+    labels: { severity: severity },
+    annotations: {
+      summary: 'A process without per-process series holds %s or more of the map areas vm.max_map_count allows.'
+               % promql.pct(ratio),
+      description: 'The busiest process of group {{ $labels.group }} on {{ $labels.instance }} holds '
+                   + '{{ $value | humanizePercentage }} of the map areas vm.max_map_count allows. It has no '
+                   + 'per-process series (pid and comm unknown here: outside per_process.top_n), so find it on the node.'
+                   + thenConsequence(severity),
+    },
+  },
+
+  vmaAlertingRules+:: [
+    processNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
+    processNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
+    groupNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
+    groupNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
+    {
+      // The last clause keeps a process sitting flat at the limit out: its prediction equals
+      // the limit, but it is not heading anywhere (VmaProcessMapAreasNearLimit covers it).
+      alert: 'VmaProcessMapAreasExhaustionPredicted',
+      expr: |||
+        vma:process_map_areas:ratio{%(vmaExporterSelector)s} >= %(exhaustionMinRatio)s
+          and
+        (
+          predict_linear(vma_process_map_areas{%(vmaExporterSelector)s}[%(exhaustionPredictWindow)s], %(exhaustionHorizonSeconds)s)
+            >= %(ignoringProcess)s group_left()
+          vma_node_map_areas_limit{%(vmaExporterSelector)s}
+        )
+          and
+        vma:process_map_areas:deriv%(exhaustionPredictWindow)s{%(vmaExporterSelector)s} > 0
+      ||| % p,
+      'for': c.exhaustionPredictedFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A process will run out of map areas within %(exhaustionHorizonHours)s hours at its current trend.' % p,
+        description: ('The %s holds {{ $value | humanizePercentage }} of vm.max_map_count and, at its trend over the '
+                      + 'last %s, reaches the limit within %s hours.')
+                     % [who, c.exhaustionPredictWindow, p.exhaustionHorizonHours],
+      },
+    },
+    {
+      alert: 'VmaProcessMapAreasLeakSignature',
+      expr: |||
+        vma_process_top_object_map_areas{%(vmaExporterSelector)s} >= %(leakMinAreas)s
+          and
+        vma:process_top_object_map_areas:deriv%(leakWindow)s{%(vmaExporterSelector)s} > 0
+      ||| % p,
+      'for': c.leakSignatureFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'One object is mapped in %(leakMinAreas)s or more areas of a process, and still more.' % p,
+        description: ('The %s maps {{ $labels.object }} in {{ $value }} areas, more than %s ago: a mapping made '
+                      + 'again and again and never unmapped.') % [who, c.leakWindow],
+      },
+    },
+    {
+      alert: 'VmaNodeMaxMapCountBelowDefault',
+      expr: |||
+        vma_node_map_areas_limit{%(vmaExporterSelector)s} < %(kernelDefaultMaxMapCount)s
+      ||| % p,
+      'for': c.maxMapCountFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'vm.max_map_count is below the kernel default of %(kernelDefaultMaxMapCount)s.' % p,
+        description: ('vm.max_map_count on {{ $labels.instance }} is {{ $value }}, below the kernel default of '
+                      + '%(kernelDefaultMaxMapCount)s: processes fail with ENOMEM after that many map areas, long '
+                      + 'before memory runs out.') % p,
+      },
+    },
+  ] + (
+    if c.minMaxMapCount == null then [] else [{
+      // Not below the default too: VmaNodeMaxMapCountBelowDefault covers that node already.
+      alert: 'VmaNodeMaxMapCountBelowMinimum',
+      expr: |||
+        vma_node_map_areas_limit{%(vmaExporterSelector)s} >= %(kernelDefaultMaxMapCount)s < %(minMaxMapCount)s
+      ||| % p,
+      'for': c.maxMapCountFor,
+      labels: { severity: 'info' },
+      annotations: {
+        summary: 'vm.max_map_count is below the configured minimum of %(minMaxMapCount)s.' % p,
+        description: ('vm.max_map_count on {{ $labels.instance }} is {{ $value }}, below the minimum of '
+                      + "%(minMaxMapCount)s this fleet's workloads are configured to need.") % p,
+      },
+    }]
+  ) + [
+    {
+      alert: 'VmaNodeHugePagesExhausted',
+      expr: |||
+        (vma_node_hugepages_free{%(vmaExporterSelector)s} - vma_node_hugepages_reserved{%(vmaExporterSelector)s}) <= 0
+          and
+        vma_node_hugepages{%(vmaExporterSelector)s} > 0
+      ||| % p,
+      'for': c.hugePagesExhaustedFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A configured hugepage pool has no usable page left.',
+        description: 'The pool of {{ $labels.pagesize_bytes | humanize1024 }}B hugepages on {{ $labels.instance }} '
+                     + 'has {{ $value }} usable pages (free - reserved) though pages are configured: the next '
+                     + 'hugetlb mapping of that size fails.',
+      },
+    },
+    {
+      alert: 'VmaExporterDown',
+      expr: |||
+        up{%(vmaExporterSelector)s} == 0
+      ||| % p,
+      'for': c.exporterDownFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'Prometheus cannot scrape vma-exporter.',
+        description: ('vma-exporter on {{ $labels.instance }} has not been scraped for %(exporterDownFor)s: map '
+                      + 'areas on that node are not watched.') % p,
+      },
+    },
+    {
+      alert: 'VmaExporterPermissionDenied',
+      expr: |||
+        increase(vma_exporter_read_errors_total{%(vmaExporterSelector)s, reason="permission"}[%(permissionDeniedWindow)s]) > 0
+      ||| % p,
+      'for': c.permissionDeniedFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: "vma-exporter is denied reading processes' map areas.",
+        description: ('vma-exporter on {{ $labels.instance }} was denied {{ $value | humanize }} reads of process '
+                      + 'files in the last %(permissionDeniedWindow)s: without CAP_SYS_PTRACE (or root) it cannot '
+                      + "read /proc/PID/maps of other users' processes, which then go uncounted.") % p,
+      },
+    },
+    {
+      // The value is the last collection's duration: the figure to compare with the timeout.
+      alert: 'VmaExporterCollectionIncomplete',
+      expr: |||
+        vma_exporter_scrape_duration_seconds{%(vmaExporterSelector)s}
+          and
+        vma_exporter_collection_complete{%(vmaExporterSelector)s} == 0
+      ||| % p,
+      'for': c.collectionIncompleteFor,
+      labels: { severity: 'info' },
+      annotations: {
+        summary: 'vma-exporter collections are cut short by --collect.timeout.',
+        description: 'vma-exporter on {{ $labels.instance }} stops its collections at --collect.timeout (the last '
+                     + 'took {{ $value | humanizeDuration }}) before it has read every process: the processes it '
+                     + 'did not reach are missing.',
+      },
+    },
+    {
+      // A refused reload leaves the previous config serving (exporter/reload.py). The value is
+      // the age of that config: how long the fleet has been running something else than pushed.
+      alert: 'VmaExporterConfigReloadFailed',
+      expr: |||
+        time() - vma_exporter_config_last_reload_success_timestamp_seconds{%(vmaExporterSelector)s}
+          and
+        vma_exporter_config_last_reload_successful{%(vmaExporterSelector)s} == 0
+      ||| % p,
+      'for': c.configReloadFailedFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'vma-exporter failed to reload its configuration.',
+        description: 'vma-exporter on {{ $labels.instance }} refused its last configuration reload and keeps '
+                     + 'serving the configuration it loaded {{ $value | humanizeDuration }} ago: changes to the '
+                     + 'targets config or the web config since then are not in effect.',
+      },
+    },
+  ],
+}
