@@ -15,7 +15,14 @@ def workload_bin() -> str:
 
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true",
-                     help="rewrite tests/golden/*.prom from the fixture tree instead of comparing")
+                     help="rewrite every golden file (tests/golden/*.prom, tests/fixtures/cli/expected/*) from the "
+                          "current code instead of comparing")
+
+
+def pytest_configure(config):
+    from helpers import golden
+
+    golden.UPDATE = bool(config.getoption("--update-golden"))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,7 +3,7 @@
 Fixture node (tests/fixtures/cli): pid 1 systemd, 2 a kernel thread, 4242 a
 worker mapping one shm object 30 times, 5150 a DPDK-like process on
 hugetlbfs, 6000 a zombie. Expected output lives in tests/fixtures/cli/expected;
-VMA_UPDATE_GOLDEN=1 rewrites it from the current code (then review the diff).
+`python3 -m pytest --update-golden` rewrites it from the current code (then review the diff).
 """
 
 import json

@@ -4,7 +4,6 @@ identity by (pid, start time), regrouping on rename, prediction of the detailed 
 import os
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -14,6 +13,7 @@ from exporter.collect import Collector
 from exporter.metrics import SnapshotCollector
 from exporter.procfs.paths import Roots
 from exporter.targets.config import parse_config
+from helpers.wait import until
 from helpers.workload import Workload, kernel_map_areas, unique_comm
 
 COMM = unique_comm("collect")
@@ -103,7 +103,8 @@ per_process: {{top_n: 5}}
         collector.collect()  # learns which processes are exported
         collector.collect()  # reads them in detail: fills the cache
         hits = collector.source.breakdowns.hits
-        time.sleep(0.3)  # the growing one adds areas every 0.05 s
+        seen = kernel_map_areas(growing.pid)
+        until(lambda: kernel_map_areas(growing.pid) > seen, "the growing workload to add areas")
         snap = collector.collect()
         by_pid = {p.pid: p for p in snap.processes}
         # The still process was served from the cache, and its figures are the kernel's.
@@ -112,7 +113,8 @@ per_process: {{top_n: 5}}
         assert sum(by_pid[still.pid].breakdown.by_kind.values()) == by_pid[still.pid].map_areas
         # The growing one changed between passes, so it was parsed afresh each time.
         before = by_pid[growing.pid].breakdown.by_kind["anon"]
-        time.sleep(0.3)
+        seen = kernel_map_areas(growing.pid)
+        until(lambda: kernel_map_areas(growing.pid) > seen, "the growing workload to add areas")
         snap = collector.collect()
         grown = {p.pid: p for p in snap.processes}[growing.pid]
         assert grown.breakdown.by_kind["anon"] > before

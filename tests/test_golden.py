@@ -9,11 +9,9 @@ per-process bound). Every exposition is linted by ``promtool check metrics``.
 
 Regenerate the golden files after an intended change, then review the diff:
 
-    UPDATE_GOLDEN=1 python3 -m pytest tests/test_golden.py
-    python3 -m pytest tests/test_golden.py --update-golden   # once tests/conftest.py registers the flag
+    python3 -m pytest tests/test_golden.py --update-golden
 """
 
-import difflib
 import math
 import os
 import re
@@ -28,6 +26,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import __version__
+from helpers import golden
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -58,10 +57,6 @@ CASES = {"metrics.prom": None, "metrics-targets.prom": TARGETS_YAML}
 
 # Values that differ on every run: durations and timestamps of the exporter itself.
 VOLATILE = re.compile(r"vma_exporter_\w*_(duration|timestamp)_seconds")
-
-
-def updating(config) -> bool:
-    return bool(config.getoption("--update-golden", default=False)) or os.environ.get("UPDATE_GOLDEN") == "1"
 
 
 def exporter_command(*args: str) -> list[str]:
@@ -171,20 +166,7 @@ def scrapes(tmp_path_factory):
 
 
 def compare_or_update(request, name: str, normalised: str) -> None:
-    path = os.path.join(GOLDEN, name)
-    if updating(request.config):
-        os.makedirs(GOLDEN, exist_ok=True)
-        with open(path, "w") as f:
-            f.write(normalised)
-        return
-    with open(path) as f:
-        golden = f.read()
-    if normalised != golden:
-        diff = "".join(difflib.unified_diff(golden.splitlines(True), normalised.splitlines(True),
-                                            f"tests/golden/{name}", "exporter output (normalised)"))
-        pytest.fail(f"/metrics differs from tests/golden/{name}; if the change is intended, run\n"
-                    f"    UPDATE_GOLDEN=1 python3 -m pytest tests/test_golden.py\n"
-                    f"and review the diff.\n{diff[:20000]}")
+    golden.compare(os.path.join(GOLDEN, name), normalised, "exporter output (normalised)")
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -32,7 +32,6 @@ import pytest
 import requests
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 import exporter.procfs
 from exporter.metrics import MAX_LABEL_CHARS

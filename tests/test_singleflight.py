@@ -7,24 +7,14 @@ seen waiting for it (SingleFlight.waiters), never by sleeping and hoping.
 
 import threading
 
-import pytest
-
 from exporter.collect import Collector
 from exporter.procfs.paths import Roots
 from exporter.singleflight import SingleFlight
 from exporter.sources.procfs import ProcfsSource
 from exporter.targets import default_config
+from helpers.wait import until
 
 CALLERS = 8
-
-
-def wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    done = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        done.wait(0.01)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def run_together(call, held: threading.Event, waiting) -> list:
@@ -43,7 +33,7 @@ def run_together(call, held: threading.Event, waiting) -> list:
     threads = [threading.Thread(target=one) for _ in range(CALLERS)]
     for t in threads:
         t.start()
-    wait_for(lambda: waiting() == CALLERS - 1, f"{CALLERS - 1} callers waiting")
+    until(lambda: waiting() == CALLERS - 1, f"{CALLERS - 1} callers waiting")
     held.set()
     for t in threads:
         t.join(30)
@@ -85,7 +75,7 @@ def test_calls_of_different_keys_do_not_share():
     flight, held = SingleFlight(), threading.Event()
     first = threading.Thread(target=lambda: flight.do(lambda: held.wait(30), key="daemon"))
     first.start()
-    wait_for(lambda: "daemon" in flight._calls, "the first call to start")
+    until(lambda: "daemon" in flight._calls, "the first call to start")
     assert flight.do(lambda: "cli", key="cli") == "cli"  # not held by the daemon's call
     held.set()
     first.join(30)

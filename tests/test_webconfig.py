@@ -7,7 +7,6 @@ certificate for 127.0.0.1, client certificates from that CA and from another.
 import datetime
 import http.client
 import ipaddress
-import os
 import shutil
 import signal
 import socket
@@ -162,7 +161,7 @@ def test_relative_paths_are_relative_to_the_file_and_inline_pem_works(tmp_path, 
 
 
 def test_toolkit_options_are_applied(tmp_path, pki):
-    path = write_web(pki["dir"], f"""\
+    path = write_web(pki["dir"], """\
         tls_server_config:
           cert_file: server.crt
           key_file: server.key
@@ -175,7 +174,7 @@ def test_toolkit_options_are_applied(tmp_path, pki):
           headers:
             X-Content-Type-Options: nosniff
             X-Frame-Options: ""
-        rate_limit: {{interval: 250ms, burst: 3}}
+        rate_limit: {interval: 250ms, burst: 3}
         """, "options.yml")
     web = load_web_config(path)
     assert web.ssl_context.minimum_version == ssl.TLSVersion.TLSv1_3

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from exporter.cli import main
+from helpers import golden as golden_files
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(TESTS)
@@ -15,14 +16,8 @@ ROOTS = ["--path.procfs", os.path.join(FIXTURE, "proc"), "--path.sysfs", os.path
 
 
 def golden(name: str, actual: str) -> None:
-    """Compare with tests/fixtures/cli/expected/NAME; VMA_UPDATE_GOLDEN=1 rewrites it."""
-    path = os.path.join(FIXTURE, "expected", name)
-    if os.environ.get("VMA_UPDATE_GOLDEN"):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(actual)
-    with open(path) as f:
-        assert actual == f.read(), f"output differs from {path} (VMA_UPDATE_GOLDEN=1 regenerates it)"
+    """Compare with tests/fixtures/cli/expected/NAME (pytest --update-golden rewrites it)."""
+    golden_files.compare(os.path.join(FIXTURE, "expected", name), actual, "the command's output")
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
