@@ -16,10 +16,24 @@ between two scrapes. Two ways to know a breakdown is still right:
 
 import zlib
 
-from exporter.procfs.maps import Classifier, MapsSummary, iter_chunks, summarize
+from exporter.procfs.maps import CHUNK, Classifier, MapsSummary, iter_chunks, summarize
 from exporter.procfs.paths import Roots
 
 Identity = tuple[int, int]
+
+
+def _gather(pieces: list[bytes], size: int = CHUNK):
+    """The pieces joined into chunks of about *size*: summarize() runs its regex once per chunk."""
+    part: list[bytes] = []
+    held = 0
+    for piece in pieces:
+        part.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield b"".join(part)
+            part, held = [], 0
+    if part:
+        yield b"".join(part)
 
 
 def _drain(held: list[bytes], stream):
@@ -43,20 +57,22 @@ class BreakdownCache:
         """The breakdown of /proc/PID/maps, parsed only when its content changed."""
         chunks: list[bytes] = []
         size = crc = 0
-        stream = iter_chunks(roots.pid(pid, "maps", tid), deadline=deadline)
+        # Each read as the kernel gives it (about a page): no joining into bigger chunks,
+        # which would copy the whole file once more only to be thrown away when unchanged.
+        stream = iter_chunks(roots.pid(pid, "maps", tid), size=1, deadline=deadline)
         for chunk in stream:
             chunks.append(chunk)
             size += len(chunk)
             crc = zlib.crc32(chunk, crc)
             if size > self.LIMIT:
-                return summarize(_drain(chunks, stream), classifier)
+                return summarize(_gather(_drain(chunks, stream)), classifier)
         fingerprint = (size, crc, classifier.mounts)
         last = self._last.get(identity)
         if last is not None and last[0] == fingerprint:
             self.hits += 1
             summary = last[1]
         else:
-            summary = summarize(chunks, classifier)
+            summary = summarize(_gather(chunks), classifier)
         self._this[identity] = (fingerprint, summary)
         return summary
 

@@ -6,14 +6,17 @@ For every process, on every pass:
   is a kernel thread (skipped) or a zombie (skipped, unless only its leader
   thread exited: then a live thread's files are read, below);
 - ``/proc/PID/statm``: VIRT, RES and SHR exactly as top shows them (top reads
-  statm), at about half the kernel's cost of status;
+  statm), at about half the kernel's cost of status. Not stat's vsize and rss:
+  that rss is the approximate per-CPU read of the RSS counters (get_mm_rss), off
+  by hundreds of KB on this machine's 6.18, where statm sums them exactly;
 - ``/proc/PID/status`` only while a hugepage pool has pages in use (otherwise no
   process can hold any, and HugetlbPages is 0 for all);
 - ``/proc/PID/maps``: the count of map areas, for watched processes (map_areas).
 
 Only for exported processes (deepen): maps' breakdown by kind and object,
-``status`` (VmData, HugetlbPages), ``limits`` and ``cgroup``. Nothing here
-decides who is watched or exported: that is exporter/policy.py's job.
+``status`` (VmData, HugetlbPages), ``limits`` and, once per process lifetime,
+``cgroup``. Nothing here decides who is watched or exported: that is
+exporter/policy.py's job.
 """
 
 import time
@@ -21,7 +24,7 @@ from typing import Iterator
 
 from exporter.node import NodeFacts
 from exporter.procfs import DeadlineExceeded, ProcfsError, Vanished
-from exporter.procfs.cgroup import read_cgroup
+from exporter.procfs.cgroup import ContainerIdentity, read_cgroup
 from exporter.procfs.cmdline import read_cmdline
 from exporter.procfs.limits import read_limits
 from exporter.procfs.maps import Classifier, MapsSummary, count_map_areas
@@ -52,6 +55,10 @@ class ProcfsSource:
     def __init__(self, roots: Roots):
         self.roots = roots
         self.breakdowns = BreakdownCache()
+        # Pod identity per (pid, start): a process does not change container or pod, so
+        # /proc/PID/cgroup is read once in its life, not every scrape.
+        self._pods: dict[tuple[int, int], ContainerIdentity] = {}
+        self._pods_seen: dict[tuple[int, int], ContainerIdentity] = {}
 
     def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[ProcessSample | ProcfsError]:
         """Every user-space process: a sample, or the error that stopped reading it.
@@ -117,16 +124,21 @@ class ProcfsSource:
             if sample.breakdown is None:
                 areas, breakdown = self.map_areas(sample, True, classifier, deadline)
                 sample = sample._replace(map_areas=areas, breakdown=breakdown)
+            # One step at a time: what was read before a failure is kept.
             status = read_status(roots, pid, sample.tid)
-            sample = sample._replace(data_bytes=status.data, hugetlb_bytes=status.hugetlb,
-                                     limits=read_limits(roots, pid))
-            ident = read_cgroup(roots, pid)
+            sample = sample._replace(data_bytes=status.data, hugetlb_bytes=status.hugetlb)
+            sample = sample._replace(limits=read_limits(roots, pid))
+            ident = self._pods.get(sample.identity)
+            if ident is None:
+                ident = read_cgroup(roots, pid)
+            self._pods_seen[sample.identity] = ident
             return sample._replace(container_id=ident.container_id, pod_uid=ident.pod_uid), None
         except ProcfsError as exc:  # DeadlineExceeded included: the pass sees it is late
             return sample, exc
 
     def end_pass(self) -> None:
         self.breakdowns.end_pass()
+        self._pods, self._pods_seen = self._pods_seen, {}
 
     def close(self) -> None:
         """Nothing held between passes but the breakdown cache."""

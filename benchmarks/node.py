@@ -1,0 +1,128 @@
+"""Benchmark: CPU per scrape and peak RSS of vma-exporter, its peers and the C floor, side by side.
+
+On nodes of about 370, 3,000 and 10,000 processes built here (benchmarks/nodes.py),
+in the same run and interleaved round by round (the order rotates, so none always
+meets a warmer cache):
+
+- the floor: benchmarks/floor.c reads every /proc/PID/status and maps file in C;
+- vma-exporter's collection, in this process (Collector.collect; CPU of this process);
+- vma-exporter's daemon and the installed peers, scraped over HTTP (benchmarks/peers.py).
+
+It prints, per node, CPU per scrape (median of the rounds), the ratio to the floor,
+and peak RSS. A benchmark, not a test: it asserts nothing about speed.
+
+    python3 benchmarks/node.py [--sizes 370,3000,10000] [--rounds 7]
+
+10,000 processes need kernel.pid_max above that (raised as root, restored).
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.join(HERE, ".."), HERE]
+
+from exporter.collect import Collector  # noqa: E402
+from exporter.procfs.paths import Roots  # noqa: E402
+from exporter.sources.breakdown import BreakdownCache  # noqa: E402
+from exporter.targets import default_config  # noqa: E402
+from nodes import Fleet, Sysctl, processes, small_node  # noqa: E402
+from peers import Floor, daemons, peak_rss_mb  # noqa: E402
+
+SCRAPES = {370: 5, 3000: 3, 10000: 2}  # per round and daemon: several, for utime's 10 ms ticks
+BUDGET = {370: 1.3, 3000: 1.5}  # the exporter's collection against the floor (issue budgets)
+
+
+def cpu(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
+def build(size: int):
+    if size <= 500:
+        return small_node()
+    return Fleet(max(size - processes(), 1), 30)
+
+
+def measure(size: int, rounds: int) -> None:
+    with build(size), tempfile.TemporaryDirectory() as work:
+        floor = Floor()
+        collector = Collector(Roots(), default_config())
+        peers = daemons(work)
+        for d in peers:
+            d.__enter__()
+        try:
+            collector.collect()
+            snap = collector.collect()
+            floor.round()
+            for d in peers:
+                d.scrape()
+                d.scrape()
+            scrapes = SCRAPES.get(size, 2)
+            runs: dict[str, list[float]] = {"floor (C: every status and maps)": [],
+                                            "vma-exporter collection (in-process)": [],
+                                            "  ... every breakdown parsed afresh": []}
+            runs.update({f"{d.name} daemon" if d.name == "vma-exporter" else d.name: [] for d in peers})
+
+            def uncached():  # as if every exported process had changed its maps since the last scrape
+                collector.source.breakdowns = BreakdownCache()
+                return cpu(collector.collect)
+
+            steps = [lambda: floor.round()[0], lambda: cpu(collector.collect), uncached]
+            steps += [lambda d=d: d.cpu_per_scrape(scrapes) for d in peers]
+            names = list(runs)
+            for r in range(rounds):
+                order = list(range(len(steps)))
+                order = order[r % len(order):] + order[: r % len(order)]
+                for i in order:
+                    runs[names[i]].append(steps[i]())
+            _, procs, lines = floor.round()
+            rss = [floor.peak_rss_mb(), None, None] + [d.peak_rss_mb() for d in peers]
+        finally:
+            for d in peers:
+                d.__exit__()
+            floor.close()
+    base = statistics.median(runs[names[0]])
+    print(f"\n== {procs:,} processes, {lines:,} map areas; {len(snap.exported)} exported, {len(snap.groups)} groups; "
+          f"median of {rounds} rounds ==")
+    print(f"{'':58} {'CPU per scrape':>15} {'x floor':>8} {'peak RSS':>10}")
+    for name, peak in zip(names, rss):
+        c = statistics.median(runs[name])
+        note = f"  (budget {BUDGET[size]:.1f})" if name.startswith("vma-exporter collection") and size in BUDGET else ""
+        mem = f"{peak:7.1f} MB" if peak is not None else ""
+        print(f"{name:58} {c * 1000:12.1f} ms {c / base:8.2f} {mem:>10}{note}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="370,3000,10000", help="node sizes in processes (default: %(default)s)")
+    ap.add_argument("--rounds", type=int, default=7)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"vma-exporter node benchmark: {os.cpu_count()} CPUs, Linux {platform.release()}, "
+          f"Python {platform.python_version()}, {platform.machine()}")
+    for size in sizes:
+        if size > 30000 or (size > 5000 and os.geteuid() != 0):
+            print(f"\n== {size:,} processes: skipped (needs root to raise kernel.pid_max) ==")
+            continue
+        with Sysctl("kernel.pid_max", size + 20000) if os.geteuid() == 0 else _Null():
+            measure(size, args.rounds)
+    return 0
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
