@@ -32,7 +32,7 @@ from exporter.procfs.paths import Roots  # noqa: E402
 from exporter.sources.breakdown import BreakdownCache  # noqa: E402
 from exporter.targets import default_config  # noqa: E402
 from nodes import Fleet, Sysctl, processes, small_node  # noqa: E402
-from peers import Floor, daemons, peak_rss_mb  # noqa: E402
+from peers import Floor, daemons  # noqa: E402
 
 SCRAPES = {370: 5, 3000: 3, 10000: 2}  # per round and daemon: several, for utime's 10 ms ticks
 BUDGET = {370: 1.3, 3000: 1.5}  # the exporter's collection against the floor (issue budgets)
