@@ -278,8 +278,9 @@ def test_alert_conventions():
         assert set(ann) == {"summary", "description", "runbook_url"}, alert
         assert "{{" not in ann["summary"] and ann["summary"].endswith("."), f"{alert}: summary must be a static sentence"
         assert "{{ $labels.instance }}" in ann["description"], alert
-        # The figure; VmaExporterDown has none (up is 0), its description gives the duration instead.
-        assert "$value" in ann["description"] or alert == "VmaExporterDown", alert
+        # The figure. Two alerts have none, their value is a 0 gauge (up; the node file's read
+        # success): their descriptions give the duration and, for the node file, which file.
+        assert "$value" in ann["description"] or alert in ("VmaExporterDown", "VmaExporterNodeReadFailed"), alert
         if alert in PER_PROCESS:
             for label in ("group", "pid", "comm"):
                 assert f"{{{{ $labels.{label} }}}}" in ann["description"], f"{alert} must name the {label}"

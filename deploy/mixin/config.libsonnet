@@ -81,6 +81,9 @@
     // previous config this long: as Prometheus' PrometheusConfigReloadFailed and the
     // Alertmanager mixin's AlertmanagerFailedReload. Long enough for a fix pushed right after.
     configReloadFailedFor: '10m',
+    // A node file (vm.max_map_count, the boot time, the hugepage pools, mountinfo) has not
+    // been read this long: every rule built on it is quiet, and that must not pass for "fine".
+    nodeReadFailedFor: '10m',
 
     // --- Annotations ------------------------------------------------------------------------
 

@@ -203,5 +203,24 @@ local promql = import '../lib/promql.libsonnet';
                      + 'targets config or the web config since then are not in effect.',
       },
     },
+    {
+      // exporter/node.py: a node file that legitimately has no data (no hugetlb, no NUMA) reads
+      // as 1; 0 is a failure. Without max_map_count every ratio rule and near-limit alert goes
+      // quiet; without the boot time the start times are left out; without the pools or
+      // mountinfo the hugepage alerts and the hugetlb breakdown are wrong or missing.
+      alert: 'VmaExporterNodeReadFailed',
+      expr: |||
+        vma_exporter_node_read_success{%(vmaExporterSelector)s} == 0
+      ||| % p,
+      'for': c.nodeReadFailedFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'vma-exporter cannot read one of the node files its figures rest on.',
+        description: ('vma-exporter on {{ $labels.instance }} has not read the node file {{ $labels.file }} for '
+                      + '%s: what depends on it (the map area limit and every ratio alert, process start '
+                      + 'times, hugepage pools, hugetlbfs mounts) is missing, and its alerts cannot fire.')
+                     % c.nodeReadFailedFor,
+      },
+    },
   ],
 }
