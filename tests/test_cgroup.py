@@ -27,6 +27,8 @@ from exporter.procfs.cgroup import (
 )
 from exporter.procfs.paths import Roots
 
+pytestmark = pytest.mark.host  # the cgroup hierarchies are the host's
+
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "cgroup")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -221,6 +221,7 @@ def test_a_real_process_near_a_lowered_limit(tmp_path, extra, status, words):
     assert result.returncode == (1 if status == "FAIL" else 0)
 
 
+@pytest.mark.host
 def test_a_real_process_whose_munmap_failed_is_reported_at_the_limit():
     """The workload unmaps pages until the kernel refuses: check must say so."""
     with Workload("at-limit") as wl:

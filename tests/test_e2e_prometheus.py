@@ -31,6 +31,7 @@ from e2e import grafana, repo
 from e2e.prometheus import BINARY as PROMETHEUS, Prometheus, QueryError, wait_until
 from helpers import workload as workload_helper
 from helpers.exporter import Exporter
+from helpers.host import host_lock
 from helpers.workload import Workload
 
 gen = repo.renderer()
@@ -116,7 +117,9 @@ def stack(tmp_path_factory):
     assert gen.main(["--test-rules", rules_path, "--for-cap", FOR_CAP]) == 0
     shm_name = f"/vma-e2e-leak-{os.getpid()}"
     started = time.monotonic()
-    with HugepagePool() as pool, \
+    # The whole stack under the host lock: its pool and at-limit workload are the node's,
+    # and another run of the suite must not change either under the panels and alerts.
+    with host_lock(), HugepagePool() as pool, \
             PrivateWorkload(binary, "at-limit") as at_limit, \
             PrivateWorkload(binary, "leak", shm_name, "200") as leak, \
             PrivateWorkload(binary, "areas", "10") as quiet, \

@@ -18,6 +18,8 @@ import tempfile
 
 import pytest
 
+from helpers.host import host_lock
+
 from helpers import workload as wl
 from helpers.daemon import Daemon, one
 
@@ -36,7 +38,13 @@ per_process:
 
 @pytest.fixture(scope="module")
 def user():
-    """The unprivileged user (useradd --system if missing; removed again if we made it)."""
+    """The unprivileged user (useradd --system if missing; removed again if we made it),
+    under the host lock: another run must not remove it while this one uses it."""
+    with host_lock():
+        yield from _user()
+
+
+def _user():
     created = False
     try:
         pwd.getpwnam(USER)

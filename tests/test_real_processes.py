@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from helpers.exporter import Exporter, by_pid, value
+from helpers.host import host_lock, read_int, sysfs_value
 from helpers.workload import Workload as AnyWorkload
 from helpers.workload import kernel_map_areas, unique_comm
 
@@ -101,6 +102,7 @@ def test_rlimits_are_exported_and_unlimited_is_inf(exporter):
         assert value(m["vma_process_rlimit_as_bytes"], free.pid) == float("inf")
 
 
+@pytest.mark.host
 def test_node_limit_is_max_map_count(exporter):
     with open("/proc/sys/vm/max_map_count") as f:
         limit = int(f.read())
@@ -119,6 +121,7 @@ def test_group_aggregates_cover_every_member_beyond_the_per_process_bound():
         assert m["vma_exporter_processes_watched"][0].value == 2
 
 
+@pytest.mark.host
 def test_processes_near_the_limit_are_exported_beyond_top_n():
     with open("/proc/sys/vm/max_map_count") as f:
         limit = int(f.read())
@@ -175,24 +178,20 @@ HUGE_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 
 @pytest.fixture
 def two_hugepages():
-    """Reserve 4 more 2 MiB hugepages; restore the old pool size afterwards."""
+    """Reserve 4 more 2 MiB hugepages under the host lock; restore the old pool size afterwards."""
     if not os.path.isdir(HUGE_2M):
         pytest.skip("no 2 MiB hugepage pool on this kernel")
     path = os.path.join(HUGE_2M, "nr_hugepages")
-    old = int(open(path).read())
-    with open(path, "w") as f:
-        f.write(str(old + 4))
-    got = int(open(path).read())
-    try:
-        if got < old + 4:
-            pytest.skip(f"could reserve only {got - old} of 4 hugepages (memory fragmented)")
-        yield old + 4
-    finally:
-        with open(path, "w") as f:
-            f.write(str(old))
+    with host_lock():
+        old = read_int(path)
+        with sysfs_value(path, old + 4) as got:
+            if got < old + 4:
+                pytest.skip(f"could reserve only {got - old} of 4 hugepages (memory fragmented)")
+            yield old + 4
 
 
 @pytest.mark.root
+@pytest.mark.host
 def test_hugetlb_pages_are_reported_for_process_and_pool(exporter, two_hugepages):
     with Workload("hugetlb", 2) as wl:
         m = exporter.scrape()
