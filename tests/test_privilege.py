@@ -18,10 +18,12 @@ import tempfile
 
 import pytest
 
+from exporter.commands.common import PTRACE_HINT
+from helpers.cli import cli, skip_unless_pid1_maps_unreadable
 from helpers.host import host_lock
 
 from helpers import workload as wl
-from helpers.daemon import Daemon, one
+from helpers.daemon import ROOT, Daemon, one
 
 USER = "vma-test"
 
@@ -203,3 +205,47 @@ def test_as_root_there_is_no_warning(workloads):
         log = d.wait_log("listening on")
     assert "maps of other users' processes are readable" in log
     assert "CAP_SYS_PTRACE" not in log
+
+
+# --- what the commands say when a process's maps are refused ---------------------------------------
+
+UNDUMPABLE = ("import ctypes, sys; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0\n"
+              "print('ready', flush=True); sys.stdin.read()")
+
+
+def command_as(user, python_for, *argv: str) -> subprocess.CompletedProcess:
+    python, env = python_for
+    return subprocess.run([python, "-m", "exporter", *argv], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                          env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_without_the_capability_a_command_says_what_grants_it(user, python_for, workloads):
+    _, roots = workloads
+    r = command_as(user, python_for, "snapshot", str(roots.pid))
+    assert r.returncode == 1, r.stderr
+    assert PTRACE_HINT in r.stderr and "although" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_undumpable_process_is_reported_as_such(user, python_for):
+    python, env = python_for
+    proc = subprocess.Popen([python, "-c", UNDUMPABLE], user=user.pw_uid, group=user.pw_gid, extra_groups=[],
+                            env={**os.environ, **env}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert os.stat(f"/proc/{proc.pid}/stat").st_uid == 0  # the kernel's own sign of it
+        r = command_as(user, python_for, "snapshot", str(proc.pid))  # its own user
+    finally:
+        proc.communicate("")
+    assert r.returncode == 1, r.stderr
+    assert f"pid {proc.pid} is not dumpable" in r.stderr and "only CAP_SYS_PTRACE can" in r.stderr
+
+
+def test_with_the_capability_a_refusing_process_gets_no_capability_hint():
+    """Root with CAP_SYS_PTRACE: pid 1 of this machine still refuses. Telling root to get
+    CAP_SYS_PTRACE would be wrong; the refusal is the process's side."""
+    skip_unless_pid1_maps_unreadable()
+    for command in (["snapshot", "1"], ["diff", "1", "--interval", "0.1"]):
+        r = cli(*command)
+        assert r.returncode == 1, r.stderr
+        assert "although vma-exporter has CAP_SYS_PTRACE" in r.stderr
+        assert PTRACE_HINT not in r.stderr

@@ -16,6 +16,7 @@ import os
 import sys
 
 from exporter.procfs import Denied, ProcfsError, Vanished
+from exporter.procfs.access import CAP_SYS_PTRACE, has_capability, is_undumpable
 from exporter.procfs.maps import iter_chunks
 from exporter.procfs.paths import Roots, procfs_problem, sysfs_problem
 from exporter.procfs.stat import ProcStat, read_stat
@@ -25,8 +26,21 @@ log = logging.getLogger("exporter")
 
 PTRACE_HINT = (
     "reading another process's map areas needs ptrace read access: run as root with "
-    "CAP_SYS_PTRACE (in a container: add the SYS_PTRACE capability), or as the process's own user; "
-    "a process that is not dumpable or runs in another user namespace can refuse even root")
+    "CAP_SYS_PTRACE (in a container: add the SYS_PTRACE capability), or as the process's own user")
+
+
+def denied_reason(roots: Roots, pid: int) -> str:
+    """Why reading a process's maps was refused, as far as this side can tell: the
+    capability is missing (then what grants it), or the process is not dumpable, or
+    it refuses even a reader that has the capability (then no capability would help)."""
+    if has_capability(CAP_SYS_PTRACE):
+        return ("permission denied although vma-exporter has CAP_SYS_PTRACE: the process refuses ptrace "
+                "reads from here (it is not dumpable and in another user namespace, or a security module "
+                "such as Landlock, AppArmor or SELinux confines one of the two)")
+    if is_undumpable(roots, pid):
+        return (f"permission denied: pid {pid} is not dumpable (prctl PR_SET_DUMPABLE 0, or a setuid or "
+                "file-capability program), so even its own user cannot read its maps; only CAP_SYS_PTRACE can")
+    return f"permission denied; {PTRACE_HINT}"
 
 
 class CommandError(Exception):
@@ -110,7 +124,7 @@ def process_error(exc: ProcfsError, roots: Roots, pid: int, path: str) -> Comman
             return CommandError(f"no process with pid {pid} ({roots.proc(pid)} does not exist)")
         return CommandError(f"pid {pid} exited while {path} was read")
     if isinstance(exc, Denied):
-        return CommandError(f"pid {pid}: cannot read {path}: permission denied; {PTRACE_HINT}")
+        return CommandError(f"pid {pid}: cannot read {path}: {denied_reason(roots, pid)}")
     return CommandError(f"pid {pid}: cannot read {path}: {exc}")
 
 

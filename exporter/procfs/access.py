@@ -70,3 +70,17 @@ def effective_capabilities() -> int:
 
 def has_capability(cap: int) -> bool:
     return bool(effective_capabilities() >> cap & 1)
+
+
+def is_undumpable(roots: Roots, pid: int) -> bool:
+    """Whether a process of another uid than root is not dumpable: the kernel then
+    makes the files of its /proc/PID root's (task_dump_owner in fs/proc/base.c; on
+    6.18 the files, not the directory), and its maps refuse every reader without
+    CAP_SYS_PTRACE, its own user included. A root process that is not dumpable
+    cannot be told apart this way: False."""
+    try:
+        owner = os.stat(roots.pid(pid, "stat")).st_uid
+        uid = read_status(roots, pid).uid
+    except (OSError, ProcfsError):
+        return False
+    return owner == 0 and uid not in (None, 0)
