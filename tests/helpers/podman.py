@@ -246,8 +246,8 @@ def host_pid(container_pid: int, pid_in_container: int) -> int:
                 continue
             if proc_status(int(entry))["NSpid"].split()[-1] == str(pid_in_container):
                 return int(entry)
-        except (FileNotFoundError, ProcessLookupError, KeyError):
-            continue
+        except (FileNotFoundError, ProcessLookupError, PermissionError, KeyError):
+            continue  # gone, or this machine's pid 1 (unreadable even to root here)
     raise LookupError(f"no pid {pid_in_container} in the pid namespace of {container_pid}")
 
 
