@@ -7,9 +7,10 @@
 # on the same slim base (no compiler, no source tree, no wheel cache). psutil, PyYAML
 # and bcrypt come as manylinux wheels, so no stage needs a C compiler.
 #
-# tests/test_deploy.py runs this file's RUN lines, in order, in a fresh virtual
-# environment (no Docker engine is needed): keep them plain shell, reading paths
-# from the ENV values below.
+# tests/test_deploy.py runs the build stage's RUN lines, in order, in a fresh virtual
+# environment (no container engine needed): keep them plain shell, reading paths from
+# the ENV values below. tests/test_container_image.py builds the whole file with podman
+# (scripts/image.sh, which also makes a base where the official one cannot be pulled).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

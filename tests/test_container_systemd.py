@@ -46,6 +46,7 @@ def documented_install() -> str:
 def release(tmp_path_factory, workload_bin) -> str:
     """What an operator unpacks: this checkout's wheel and deploy/systemd, plus the wheels of the
     dependencies and the test workload."""
+    podman.require()
     root = tmp_path_factory.mktemp("release")
     src = root / "src"
     src.mkdir()

@@ -1,7 +1,8 @@
 """What runs the exporter on fleets: the image, Kubernetes, systemd, the textfile mode.
 
 No Docker engine and no cluster run here, so each artefact is checked by the real
-tool that judges it and by running what it describes:
+tool that judges it and by running what it describes (tests/test_container_*.py also
+build and run them with podman: the image, the systemd units, the DaemonSet's pod):
 - Dockerfile: hadolint; its build stage's RUN lines, executed in order in a fresh
   virtual environment, then the installed entrypoint's --help and one real scrape.
 - deploy/kubernetes: ``kubectl kustomize``, the Kubernetes JSON schemas
