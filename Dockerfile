@@ -3,13 +3,14 @@
 #   docker build -t vma-exporter:0.1.0 .
 #
 # Two stages: "build" makes the wheel and installs it with its dependencies into a
-# virtual environment; the final image gets only that environment on the same slim
-# base (no compiler, no source tree, no wheel cache). psutil, PyYAML and bcrypt come as
-# manylinux wheels, so no stage needs a C compiler.
+# virtual environment; the final image gets only that environment and Debian's libbpf1
+# on the same slim base (no compiler, no source tree, no wheel cache). psutil, PyYAML
+# and bcrypt come as manylinux wheels, so no stage needs a C compiler.
 #
-# tests/test_deploy.py runs this file's RUN lines, in order, in a fresh virtual
-# environment (no Docker engine is needed): keep them plain shell, reading paths
-# from the ENV values below.
+# tests/test_deploy.py runs the build stage's RUN lines, in order, in a fresh virtual
+# environment (no container engine needed): keep them plain shell, reading paths from
+# the ENV values below. tests/test_container_image.py builds the whole file with podman
+# (scripts/image.sh, which also makes a base where the official one cannot be pulled).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -31,6 +32,14 @@ RUN python3 -m pip wheel --no-deps --wheel-dir dist . \
 
 FROM ${PYTHON_IMAGE}
 ARG PYTHON_IMAGE
+# libbpf.so.1 for the kernel-side (BPF) collection source, which loads it through ctypes
+# at run time. Debian's package from the base's own release, not pinned to a revision
+# (a security update removes the old one from the archive and a pinned build would fail);
+# the package lists leave with the same layer.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends libbpf1 \
+ && rm -rf /var/lib/apt/lists/*
 ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="vma-exporter" \
       org.opencontainers.image.description="Prometheus exporter of per-process memory map areas (VMAs) against vm.max_map_count, memory and hugepages" \

@@ -11,6 +11,12 @@ need() { command -v "$1" >/dev/null || missing+=("${@:2}"); }
 need promtool prometheus           # promtool and a real Prometheus: rule tests, end-to-end tests
 need jsonnet jsonnet               # jsonnet and jsonnetfmt: renders and checks the mixin in deploy/mixin
 need cc gcc libc6-dev              # the C test workloads
+# The container tests (marker "container"; podman runs them with tests/containers/containers.conf):
+need podman podman                 # build and run the image, play the pod, boot systemd
+need runc runc                     # podman's runtime there (crun refuses a hybrid cgroup hierarchy)
+need catatonit catatonit           # the pause process of a played pod's infra container
+need /usr/lib/cni/portmap containernetworking-plugins  # the bridge network and published ports
+need debootstrap debootstrap       # scripts/image.sh: a local base when no registry can be reached
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -1,7 +1,8 @@
 """What runs the exporter on fleets: the image, Kubernetes, systemd, the textfile mode.
 
 No Docker engine and no cluster run here, so each artefact is checked by the real
-tool that judges it and by running what it describes:
+tool that judges it and by running what it describes (tests/test_container_*.py also
+build and run them with podman: the image, the systemd units, the DaemonSet's pod):
 - Dockerfile: hadolint; its build stage's RUN lines, executed in order in a fresh
   virtual environment, then the installed entrypoint's --help and one real scrape.
 - deploy/kubernetes: ``kubectl kustomize``, the Kubernetes JSON schemas
@@ -98,8 +99,12 @@ def test_image_shape():
         base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", f.read(), re.MULTILINE)[1]
     assert "slim" in base, base
     assert build[0][1] == "${PYTHON_IMAGE} AS build" and final[0][1] == "${PYTHON_IMAGE}"
-    final_kw = [k for k, _ in final]
-    assert "RUN" not in final_kw, "the final stage runs nothing: no build tools, no package manager"
+    runs = [a for k, a in final if k == "RUN"]
+    # The final stage's one RUN: Debian's libbpf1 (for the kernel-side collection source), no
+    # recommends, the package lists removed in the same layer.
+    assert len(runs) == 1, runs
+    assert re.fullmatch(r"apt-get update && apt-get install --yes --no-install-recommends libbpf1 "
+                        r"&& rm -rf /var/lib/apt/lists/\*", runs[0]), runs[0]
     copies = [a for k, a in final if k == "COPY"]
     venv = env_pairs(next(a for k, a in build if k == "ENV"))["VENV"]
     assert copies == [f"--from=build {venv} {venv}"], "only the virtual environment reaches the image"
@@ -378,7 +383,11 @@ def test_daemonset_flags_exist_in_cli(built):
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in one(built, "DaemonSet")["spec"]["template"]["spec"]["volumes"]}
     assert volumes[mounts[args.procfs]["name"]]["hostPath"]["path"] == "/proc"
-    assert volumes[mounts[args.sysfs]["name"]]["hostPath"]["path"] == "/sys"
+    # sysfs: only the trees the exporter reads, each at its own place under --path.sysfs.
+    sys_mounts = {path: volumes[m["name"]]["hostPath"]["path"] for path, m in mounts.items()
+                  if path.startswith(args.sysfs + "/")}
+    assert sys_mounts == {f"{args.sysfs}/kernel/mm": "/sys/kernel/mm",
+                          f"{args.sysfs}/devices/system": "/sys/devices/system"}, sys_mounts
     assert os.path.dirname(args.config_file) in mounts
     assert args.listen == ":9979"
     probe_paths = {container[p]["httpGet"]["path"] for p in ("livenessProbe", "readinessProbe")}
@@ -684,17 +693,24 @@ def test_textfile_example_writes_a_valid_file_atomically(image, tmp_path, exampl
 
 # --- docs ------------------------------------------------------------------------------------------
 
+def docker_run_line(doc: str) -> str:
+    with open(os.path.join(REPO, doc)) as f:
+        block = re.search(r"docker run .*?(?=\n\n|\n```)", f.read(), re.DOTALL)
+    assert block, f"{doc} has no docker run line"
+    return block[0]
+
+
 def test_docs_docker_run_line():
-    """The documented `docker run` for a host: host pid, read-only /proc and /sys, the one capability."""
-    with open(os.path.join(REPO, "docs", "deploy.md")) as f:
-        text = f.read()
-    block = re.search(r"docker run .*?(?=\n\n|\n```)", text, re.DOTALL)
-    assert block, "docs/deploy.md has no docker run line"
-    argv = shlex.split(block[0].replace("\\\n", " "))
+    """The documented `docker run` for a host: host pid, read-only /proc and /sys, the one capability.
+
+    tests/test_container_image.py runs the README's copy of it with podman."""
+    assert docker_run_line("docs/deploy.md") == docker_run_line("README.md"), "README and docs/deploy.md differ"
+    argv = shlex.split(docker_run_line("docs/deploy.md").replace("\\\n", " "))
     image = next(i for i, a in enumerate(argv) if a.startswith("vma-exporter:"))
     options = argv[2:image]
     for needed in ("--pid=host", "--cap-drop=ALL", "--cap-add=SYS_PTRACE", "--read-only",
-                   "--volume=/proc:/host/proc:ro", "--volume=/sys:/host/sys:ro", "--user=0:0"):
+                   "--volume=/proc:/host/proc:ro", "--volume=/sys/kernel/mm:/host/sys/kernel/mm:ro",
+                   "--volume=/sys/devices/system:/host/sys/devices/system:ro", "--user=0:0"):
         assert needed in options, needed
     args = parse_args_or_fail(argv[image + 1:])
     assert (args.procfs, args.sysfs) == ("/host/proc", "/host/sys")
