@@ -27,9 +27,9 @@ FEAT_ALL = records.FEAT_RSS_PERCPU | records.FEAT_SEQ_COUNT | records.FEAT_HUGET
 INF = records.RLIM_INFINITY
 
 
-def header(features=FEAT_ALL, version=records.VERSION, kind=records.KIND_HEADER, sizes=None, level=0, tgid=4242):
-    hs, ps, ts = sizes or (records.HEADER.size, records.PROCESS.size, records.TRAILER.size)
-    return records.HEADER.pack(kind, version, hs, ps, ts, features, tgid, level, 2, 0)
+def end(features=FEAT_ALL, version=records.VERSION, kind=records.KIND_END, sizes=None, level=0, tgid=4242):
+    es, ps = sizes or (records.END.size, records.PROCESS.size)
+    return records.END.pack(kind, version, es, ps, features, tgid, level, 2)
 
 
 def process(pid=100, start_ns=123_456_789_000, comm=b"nginx", threads=3, euid=33, map_count=57, flags=0,
@@ -40,14 +40,10 @@ def process(pid=100, start_ns=123_456_789_000, comm=b"nginx", threads=3, euid=33
                                 rss_file, rss_anon, rss_shmem, swap, huge, rlim_data, rlim_as, seq, via)
 
 
-def trailer(tasks=9, kind=records.KIND_TRAILER):
-    return records.TRAILER.pack(kind, 0, tasks)
-
-
 def test_a_pass_in_procfs_units():
-    data = header() + process() + process(pid=7, comm=b"x" * 16, rlim_data=64 << 20, rlim_as=1 << 30) + trailer()
+    data = process() + process(pid=7, comm=b"x" * 16, rlim_data=64 << 20, rlim_as=1 << 30) + end()
     p = parse(data, PAGE, TCK)
-    assert p.header == records.Header(FEAT_ALL, 4242, 0, 2) and p.tasks_seen == 9
+    assert p.end == records.End(FEAT_ALL, 4242, 0, 2)
     first, second = p.processes
     assert first == records.ProcessRecord(
         pid=100, starttime_ticks=12_345, comm="nginx", threads=3, euid=33, map_areas=57,
@@ -60,19 +56,19 @@ def test_a_pass_in_procfs_units():
 
 def test_start_time_in_the_ticks_of_stat_field_22():
     """nsec_to_clock_t(): nanoseconds over NSEC_PER_SEC / USER_HZ, rounded down."""
-    p = parse(header() + process(start_ns=10_999_999) + trailer(), PAGE, TCK)
+    p = parse(process(start_ns=10_999_999) + end(), PAGE, TCK)
     assert p.processes[0].starttime_ticks == 1
-    p = parse(header() + process(start_ns=10_999_999) + trailer(), PAGE, 1000)
+    p = parse(process(start_ns=10_999_999) + end(), PAGE, 1000)
     assert p.processes[0].starttime_ticks == 10
 
 
 def test_a_leader_read_through_a_live_thread():
-    p = parse(header() + process(flags=records.PROC_VIA_THREAD, via=101) + trailer(), PAGE, TCK)
+    p = parse(process(flags=records.PROC_VIA_THREAD, via=101) + end(), PAGE, TCK)
     assert p.processes[0].via_tid == 101 and p.processes[0].map_areas == 57
 
 
 def test_no_address_space_found_gives_no_figures():
-    p = parse(header() + process(flags=records.PROC_NO_MM, map_count=0) + trailer(), PAGE, TCK)
+    p = parse(process(flags=records.PROC_NO_MM, map_count=0) + end(), PAGE, TCK)
     rec = p.processes[0]
     assert rec.pid == 100 and rec.threads == 3
     assert rec.map_areas is None and rec.virtual_bytes is None and rec.resident_bytes is None
@@ -80,29 +76,29 @@ def test_no_address_space_found_gives_no_figures():
 
 
 def test_a_kernel_without_hugetlb_or_lock_sequence_leaves_them_out():
-    p = parse(header(features=records.FEAT_RSS_ATOMIC) + process() + trailer(), PAGE, TCK)
+    p = parse(process() + end(features=records.FEAT_RSS_ATOMIC), PAGE, TCK)
     rec = p.processes[0]
-    assert rec.hugetlb_bytes is None and rec.mm_seq is None and not p.header.has_mm_seq
+    assert rec.hugetlb_bytes is None and rec.mm_seq is None and not p.end.has_mm_seq
     assert rec.resident_bytes == 260 * PAGE
-    p = parse(header(features=records.FEAT_SEQ_INT) + process() + trailer(), PAGE, TCK)
+    p = parse(process() + end(features=records.FEAT_SEQ_INT), PAGE, TCK)
     assert p.processes[0].resident_bytes is None, "no RSS layout found: no RSS, not 0"
     assert p.processes[0].mm_seq == 8
 
 
 def test_an_empty_node_is_a_pass():
-    p = parse(header() + trailer(tasks=0), PAGE, TCK)
-    assert p.processes == () and p.tasks_seen == 0
+    p = parse(end(), PAGE, TCK)
+    assert p.processes == ()
 
 
 @pytest.mark.parametrize("data, message", [
     (b"", "too short"),
-    (header(kind=0x1234) + trailer(), "expected the header"),
-    (header(version=2) + trailer(), "object and parser differ"),
-    (header(sizes=(40, 136, 16)) + trailer(), "object and parser differ"),
-    (header() + process(), "no trailer"),
-    (header() + process() + trailer()[:-1], "no trailer"),
-    (header() + process()[:-8] + trailer(), "not a multiple of 128"),
-    (header() + process(kind=7) + trailer(), "offset 40: kind 0x7"),
+    (process() + end(kind=0x1234), "no END record"),
+    (process() + end(version=2), "object and parser differ"),
+    (process() + end(sizes=(32, 136)), "object and parser differ"),
+    (end() + process(), "no END record"),
+    (process() + end()[:-1], "no END record"),
+    (process()[:-8] + end(), "not a multiple of 128"),
+    (process() + process(kind=7) + end(), "offset 128: kind 0x7"),
 ])
 def test_bad_bytes_are_refused_with_the_reason(data, message):
     with pytest.raises(RecordError, match=message):
@@ -120,9 +116,9 @@ def test_arbitrary_bytes_raise_only_record_error(data):
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.binary(min_size=records.PROCESS.size, max_size=records.PROCESS.size), max_size=4))
-def test_any_record_bodies_between_header_and_trailer_parse_or_are_refused(bodies):
+def test_any_record_bodies_before_end_parse_or_are_refused(bodies):
     try:
-        p = parse(header() + b"".join(bodies) + trailer(), PAGE, TCK)
+        p = parse(b"".join(bodies) + end(), PAGE, TCK)
     except RecordError:
         return
     assert len(p.processes) == len(bodies)
@@ -131,13 +127,12 @@ def test_any_record_bodies_between_header_and_trailer_parse_or_are_refused(bodie
 # --- the layout against the C compiler's ---------------------------------------------------
 
 FIELDS = {  # struct: (python struct or ctypes type, field names in order)
-    "vma_rec_header": ("=10I", ["kind", "version", "header_size", "process_size", "trailer_size", "features",
-                                "reader_tgid", "reader_pidns_level", "cpus_summed", "pad"]),
+    "vma_rec_end": ("=8I", ["kind", "version", "end_size", "process_size", "features", "reader_tgid",
+                            "reader_pidns_level", "cpus_summed"]),
     "vma_rec_process": ("=IIQ16sIIII9QII", [
         "kind", "tgid", "start_boottime_ns", "comm", "threads", "euid", "map_count", "flags", "total_vm", "data_vm",
         "rss_file", "rss_anon", "rss_shmem", "swap_ents", "hugetlb_pages", "rlim_data", "rlim_as", "mm_seq",
         "via_tid"]),
-    "vma_rec_trailer": ("=IIQ", ["kind", "pad", "tasks_seen"]),
     "vma_tasks_config": ("=4I", ["nr_cpus", "rlimit_data_index", "rlimit_as_index", "pad"]),
 }
 
@@ -190,9 +185,8 @@ def test_python_formats_match_records_h(c_layout, name):
 
 
 def test_parser_formats_are_the_checked_ones():
-    assert records.HEADER.format == FIELDS["vma_rec_header"][0]
+    assert records.END.format == FIELDS["vma_rec_end"][0]
     assert records.PROCESS.format == FIELDS["vma_rec_process"][0]
-    assert records.TRAILER.format == FIELDS["vma_rec_trailer"][0]
 
 
 @pytest.mark.parametrize("ct, name", [(enomem.Key, "enomem_key"), (enomem.Value, "enomem_value")])

@@ -71,11 +71,10 @@ class EnomemCounter:
                  library: str = libbpf.LIBRARY, max_processes: int = 4096):
         self.procfs = procfs
         requirements.check(btf_path, library)
-        tracefs = tracepoints.find_tracefs(tracepoints.tracefs_candidates(sysfs))
-        if tracefs is None:
-            raise requirements.BpfUnavailable([
-                f"tracefs with the syscall trace events at {' or '.join(tracepoints.tracefs_candidates(sysfs))} "
-                "(mount -t tracefs nodev /sys/kernel/tracing; a kernel with CONFIG_FTRACE_SYSCALLS=y)"])
+        try:
+            tracefs = tracepoints.find_tracefs(tracepoints.tracefs_candidates(sysfs))
+        except tracepoints.TracefsUnavailable as exc:
+            raise requirements.BpfUnavailable([str(exc)]) from None
         with open("/proc/self/status", "rb") as f:
             denied = requirements.syscall_denied(f.read(), tracepoints.NR_PERF_EVENT_OPEN, "perf_event_open")
         if denied:

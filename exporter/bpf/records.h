@@ -2,10 +2,14 @@
 /* The binary layouts shared by the BPF programs and their Python readers.
  *
  * tasks.bpf.c writes, through the task iterator's seq_file, a stream of fixed
- * records in host byte order: one HEADER, one PROCESS per process, one
- * TRAILER. exporter/bpf/records.py parses them; its struct formats mirror
- * these definitions field for field, and tests/test_bpf_records.py checks the
- * sizes the object reports in its header against them. Every field is
+ * records in host byte order: one PROCESS per process, then one END. END is
+ * written by the iterator's last call (task == NULL), which the kernel makes
+ * once the walk is complete: a stream without it was cut short. (It is not a
+ * header: the first call cannot tell "no task yet" from "one task", as the
+ * kernel's seq_num counts from the second object on.)
+ * exporter/bpf/records.py parses them; its struct formats mirror these
+ * definitions field for field (tests/test_bpf_records.py compiles this file to
+ * check), and END carries the sizes the object was built with. Every field is
  * naturally aligned so that the C layout has no hidden padding.
  *
  * enomem.bpf.c keeps its counts in maps whose keys and values are
@@ -20,12 +24,11 @@
 #define VMA_RECORDS_VERSION 1
 
 enum vma_record_kind {
-	VMA_REC_HEADER = 0x56484452,  /* "RDHV" in memory: first record of a pass */
-	VMA_REC_PROCESS = 0x56505243, /* "CRPV" */
-	VMA_REC_TRAILER = 0x56544c52, /* "RLTV": the pass ran to its end */
+	VMA_REC_PROCESS = 0x56505243, /* "CRPV" in memory */
+	VMA_REC_END = 0x56454e44,     /* "DNEV": the pass ran to its end */
 };
 
-/* Header feature bits: which kernel layout CO-RE found. */
+/* END's feature bits: which kernel layout CO-RE found. */
 #define VMA_FEAT_RSS_PERCPU   (1u << 0)  /* 6.2+: mm->rss_stat is percpu_counter[], summed over CPUs */
 #define VMA_FEAT_RSS_ATOMIC   (1u << 1)  /* before 6.2: struct mm_rss_stat of atomic_long_t */
 #define VMA_FEAT_SEQ_COUNT    (1u << 2)  /* 6.13+: mm->mm_lock_seq is a seqcount_t */
@@ -36,19 +39,6 @@ enum vma_record_kind {
 /* Process flags. */
 #define VMA_PROC_VIA_THREAD   (1u << 0)  /* the leader exited: mm read through thread via_tid */
 #define VMA_PROC_NO_MM        (1u << 1)  /* leader exited, no live thread's mm found: no memory figures */
-
-struct vma_rec_header {
-	__u32 kind;          /* VMA_REC_HEADER */
-	__u32 version;       /* VMA_RECORDS_VERSION */
-	__u32 header_size;   /* sizeof(struct vma_rec_header) */
-	__u32 process_size;  /* sizeof(struct vma_rec_process) */
-	__u32 trailer_size;  /* sizeof(struct vma_rec_trailer) */
-	__u32 features;      /* VMA_FEAT_* */
-	__u32 reader_tgid;   /* the reading process, as the root PID namespace numbers it */
-	__u32 reader_pidns_level; /* 0: the reader is in the root (host) PID namespace */
-	__u32 cpus_summed;   /* CPUs whose per-CPU RSS deltas were added */
-	__u32 pad;
-};
 
 struct vma_rec_process {
 	__u32 kind;          /* VMA_REC_PROCESS */
@@ -72,10 +62,15 @@ struct vma_rec_process {
 	__u32 via_tid;       /* the live thread read when VMA_PROC_VIA_THREAD */
 };
 
-struct vma_rec_trailer {
-	__u32 kind;          /* VMA_REC_TRAILER */
-	__u32 pad;
-	__u64 tasks_seen;    /* tasks (threads) the iterator visited */
+struct vma_rec_end {
+	__u32 kind;          /* VMA_REC_END */
+	__u32 version;       /* VMA_RECORDS_VERSION */
+	__u32 end_size;      /* sizeof(struct vma_rec_end) */
+	__u32 process_size;  /* sizeof(struct vma_rec_process) */
+	__u32 features;      /* VMA_FEAT_* */
+	__u32 reader_tgid;   /* the reading process, as the root PID namespace numbers it */
+	__u32 reader_pidns_level; /* 0: the reader is in the root (host) PID namespace */
+	__u32 cpus_summed;   /* CPUs whose per-CPU RSS deltas were added */
 };
 
 /* tasks.bpf.c's read-only config (section .rodata.config), set before load. */

@@ -1,11 +1,11 @@
 """Parse one pass of the task iterator: fixed binary records, pure over bytes.
 
-tasks.bpf.c writes a header, one record per process and a trailer, laid out as
+tasks.bpf.c writes one record per process, then an END record, laid out as
 exporter/bpf/records.h says (host byte order, no padding). This module turns
 them into ``ProcessRecord``s with procfs's units: bytes, clock ticks, +Inf for
 an unlimited rlimit, None for a figure this kernel does not keep. Truncated or
-foreign bytes raise ``RecordError`` naming the offset: a pass with no trailer
-was cut short and is never taken as the whole node.
+foreign bytes raise ``RecordError`` naming the offset: a pass with no END was
+cut short and is never taken as the whole node.
 """
 
 import math
@@ -13,17 +13,17 @@ import struct
 from typing import NamedTuple
 
 VERSION = 1
-KIND_HEADER, KIND_PROCESS, KIND_TRAILER = 0x56484452, 0x56505243, 0x56544C52
+KIND_PROCESS, KIND_END = 0x56505243, 0x56454E44
 
 FEAT_RSS_PERCPU, FEAT_RSS_ATOMIC, FEAT_SEQ_COUNT, FEAT_SEQ_INT, FEAT_HUGETLB, FEAT_RSS_APPROX = (
     1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5)
 PROC_VIA_THREAD, PROC_NO_MM = 1 << 0, 1 << 1
 
-HEADER = struct.Struct("=10I")
 # kind, tgid, start ns, comm, threads, euid, map_count, flags, total_vm, data_vm,
 # rss_file, rss_anon, rss_shmem, swap_ents, hugetlb, rlim_data, rlim_as, mm_seq, via_tid
 PROCESS = struct.Struct("=IIQ16sIIII9QII")
-TRAILER = struct.Struct("=IIQ")
+# kind, version, end_size, process_size, features, reader_tgid, reader_pidns_level, cpus_summed
+END = struct.Struct("=8I")
 RLIM_INFINITY = (1 << 64) - 1
 
 
@@ -31,7 +31,9 @@ class RecordError(ValueError):
     """The bytes are not a complete pass in the layout this module knows."""
 
 
-class Header(NamedTuple):
+class End(NamedTuple):
+    """What the pass says about the kernel and its reader."""
+
     features: int
     reader_tgid: int  # the reader's pid in the root PID namespace
     reader_pidns_level: int  # 0: the reader is in the root (host) PID namespace
@@ -68,9 +70,8 @@ class ProcessRecord(NamedTuple):
 
 
 class Pass(NamedTuple):
-    header: Header
+    end: End
     processes: tuple[ProcessRecord, ...]
-    tasks_seen: int  # threads the iterator visited, kernel threads included
 
 
 def _limit(v: int) -> float:
@@ -79,32 +80,29 @@ def _limit(v: int) -> float:
 
 def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
     """Parse a whole pass (the concatenated reads of one iterator instance)."""
-    if len(data) < HEADER.size + TRAILER.size:
-        raise RecordError(f"{len(data)} bytes: too short for a header and a trailer")
-    kind, version, hsize, psize, tsize, features, tgid, level, cpus, _ = HEADER.unpack_from(data, 0)
-    if kind != KIND_HEADER:
-        raise RecordError(f"offset 0: kind {kind:#x}, expected the header {KIND_HEADER:#x}")
-    if (version, hsize, psize, tsize) != (VERSION, HEADER.size, PROCESS.size, TRAILER.size):
-        raise RecordError(f"header: version {version}, sizes {hsize}/{psize}/{tsize}; this reader knows version "
-                          f"{VERSION}, sizes {HEADER.size}/{PROCESS.size}/{TRAILER.size} (object and parser differ)")
-    end = len(data) - TRAILER.size
-    tkind, _, tasks_seen = TRAILER.unpack_from(data, end)
-    if tkind != KIND_TRAILER:
-        raise RecordError(f"offset {end}: no trailer (kind {tkind:#x}): the pass was cut short")
-    body = memoryview(data)[HEADER.size:end]
-    if len(body) % PROCESS.size:
-        raise RecordError(f"{len(body)} bytes of process records: not a multiple of {PROCESS.size}")
-    header = Header(features, tgid, level, cpus)
+    if len(data) < END.size:
+        raise RecordError(f"{len(data)} bytes: too short for the END record")
+    stop = len(data) - END.size
+    kind, version, esize, psize, features, tgid, level, cpus = END.unpack_from(data, stop)
+    if kind != KIND_END:
+        raise RecordError(f"offset {stop}: no END record (kind {kind:#x}): the pass was cut short")
+    if (version, esize, psize) != (VERSION, END.size, PROCESS.size):
+        raise RecordError(f"END: version {version}, sizes {esize}/{psize}; this reader knows version {VERSION}, "
+                          f"sizes {END.size}/{PROCESS.size} (object and parser differ)")
+    if stop % PROCESS.size:
+        raise RecordError(f"{stop} bytes of process records: not a multiple of {PROCESS.size}")
+    end = End(features, tgid, level, cpus)
+    body = memoryview(data)[:stop]
     has_rss = bool(features & (FEAT_RSS_PERCPU | FEAT_RSS_ATOMIC | FEAT_RSS_APPROX))
     has_huge = bool(features & FEAT_HUGETLB)
-    has_seq = header.has_mm_seq
+    has_seq = end.has_mm_seq
     ns_per_tick = 1_000_000_000 // clk_tck
     out = []
     for i, f in enumerate(PROCESS.iter_unpack(body)):
         (kind, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm,
          rss_file, rss_anon, rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) = f
         if kind != KIND_PROCESS:
-            raise RecordError(f"offset {HEADER.size + i * PROCESS.size}: kind {kind:#x}, expected a process record")
+            raise RecordError(f"offset {i * PROCESS.size}: kind {kind:#x}, expected a process record")
         comm = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
         if flags & PROC_NO_MM:
             out.append(ProcessRecord(pid, start_ns // ns_per_tick, comm, threads, euid, None, None, None, None,
@@ -116,4 +114,4 @@ def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
             shared + rss_anon * page_size if has_rss else None, shared if has_rss else None,
             data_vm * page_size, huge * page_size if has_huge else None, swap * page_size if has_rss else None,
             _limit(rlim_data), _limit(rlim_as), seq if has_seq else None, via if flags & PROC_VIA_THREAD else 0))
-    return Pass(header, tuple(out), tasks_seen)
+    return Pass(end, tuple(out))

@@ -64,10 +64,11 @@ def syscall_denied(status: bytes, nr: dict[str, int], what: str) -> str | None:
     err = ctypes.get_errno() if ret < 0 else 0
     if err not in (errno.EPERM, errno.EACCES, errno.ENOSYS):
         return None
-    mode = status_field(status, b"Seccomp")
-    by = ("a seccomp filter (Seccomp: 2 in /proc/self/status)" if mode == b"2"
-          else "an LSM (SELinux, AppArmor, or kernel lockdown)")
-    return f"{what}() allowed: {by} refuses it ({errno.errorcode.get(err, err)})"
+    name = errno.errorcode.get(err, str(err))
+    if status_field(status, b"Seccomp") == b"2":
+        return (f"a seccomp profile that allows {what}() (this process's seccomp filter, Seccomp: 2 in "
+                f"/proc/self/status, refuses it with {name})")
+    return f"an LSM policy that allows {what}() (SELinux, AppArmor or kernel lockdown refuses it with {name})"
 
 
 def check(btf_path: str = BTF_PATH, library: str = libbpf.LIBRARY) -> None:

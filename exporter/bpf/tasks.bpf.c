@@ -4,8 +4,8 @@
  * Attached as an iter/task program (kernel/bpf/task_iter.c, Linux 5.8+), it is
  * run once per task (thread) of the reader's PID namespace and once more at the
  * end with task == NULL. It writes the records of records.h with bpf_seq_write:
- * a header, one record per process (thread-group leader with an address space),
- * and a trailer. Kernel threads (PF_KTHREAD) and true zombies are skipped, as
+ * one per process (thread-group leader with an address space), then the END
+ * record. Kernel threads (PF_KTHREAD) and true zombies are skipped, as
  * the procfs source skips them.
  *
  * What is read, and what procfs prints from the same fields:
@@ -229,27 +229,26 @@ static __always_inline struct mm_struct *live_thread_mm(struct task_struct *lead
 	return NULL;
 }
 
-static __always_inline void write_header(struct seq_file *seq)
+static __always_inline void write_end(struct seq_file *seq)
 {
-	struct vma_rec_header h = {
-		.kind = VMA_REC_HEADER,
+	struct vma_rec_end e = {
+		.kind = VMA_REC_END,
 		.version = VMA_RECORDS_VERSION,
-		.header_size = sizeof(struct vma_rec_header),
+		.end_size = sizeof(struct vma_rec_end),
 		.process_size = sizeof(struct vma_rec_process),
-		.trailer_size = sizeof(struct vma_rec_trailer),
 	};
 	struct task_struct *reader = (struct task_struct *)bpf_get_current_task();
 	struct mm_struct *mm = BPF_CORE_READ(reader, mm);
 	__u64 rss[4];
 
-	h.reader_tgid = bpf_get_current_pid_tgid() >> 32;
-	h.reader_pidns_level = BPF_CORE_READ(reader, thread_pid, level);
+	e.reader_tgid = bpf_get_current_pid_tgid() >> 32;
+	e.reader_pidns_level = BPF_CORE_READ(reader, thread_pid, level);
 	/* The reader's own mm tells which layouts this kernel has. */
-	h.cpus_summed = read_rss(mm, rss, &h.features);
-	read_mm_seq(mm, &h.features);
+	e.cpus_summed = read_rss(mm, rss, &e.features);
+	read_mm_seq(mm, &e.features);
 	if (bpf_core_field_exists(mm->hugetlb_usage))
-		h.features |= VMA_FEAT_HUGETLB;
-	bpf_seq_write(seq, &h, sizeof(h));
+		e.features |= VMA_FEAT_HUGETLB;
+	bpf_seq_write(seq, &e, sizeof(e));
 }
 
 SEC("iter/task")
@@ -263,12 +262,8 @@ int vma_tasks(struct bpf_iter__task *ctx)
 	__u32 features = 0;
 	__u64 rss[4] = {};
 
-	if (ctx->meta->seq_num == 0)
-		write_header(seq);
 	if (!task) {
-		struct vma_rec_trailer t = {.kind = VMA_REC_TRAILER, .tasks_seen = ctx->meta->seq_num};
-
-		bpf_seq_write(seq, &t, sizeof(t));
+		write_end(seq);
 		return 0;
 	}
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)

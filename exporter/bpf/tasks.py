@@ -1,7 +1,7 @@
 """Every process's figures in one BPF task-iterator pass (tasks.bpf.c).
 
     with TaskIterator() as it:        # raises BpfUnavailable naming what is missing
-        p = it.read()                 # a records.Pass: header, processes, tasks seen
+        p = it.read()                 # a records.Pass: the processes, and what END says
         changed = MappingChanges()
         for rec in p.processes: ...   # changed.update(p) says whose maps to re-read
 
@@ -45,7 +45,7 @@ class TaskIterator:
             self._obj.load()
             self._link_fd = self._obj.attach_iter("vma_tasks")
             first = self.read()
-            requirements.check_pid_namespace(first.header.reader_pidns_level, first.header.reader_tgid)
+            requirements.check_pid_namespace(first.end.reader_pidns_level, first.end.reader_tgid)
         except LibbpfError as exc:
             self.close()
             raise requirements.BpfUnavailable([f"a kernel that loads {OBJECT}: {exc}"]) from exc
@@ -99,7 +99,7 @@ class MappingChanges:
 
     def update(self, p: records.Pass) -> set[tuple[int, int]]:
         """The identities whose maps must be re-read after pass *p* (and remember *p*)."""
-        odd_is_busy = bool(p.header.features & records.FEAT_SEQ_COUNT)
+        odd_is_busy = bool(p.end.features & records.FEAT_SEQ_COUNT)
         last, now, changed = self._last, {}, set()
         for rec in p.processes:
             seq = rec.mm_seq

@@ -41,12 +41,22 @@ def tracefs_candidates(sysfs: str = "/sys") -> list[str]:
     return [os.path.join(sysfs, "kernel", "tracing"), os.path.join(sysfs, "kernel", "debug", "tracing")]
 
 
-def find_tracefs(candidates: list[str]) -> str | None:
-    """The first candidate that holds the syscall events, or None."""
+class TracefsUnavailable(Exception):
+    """No tracefs with the syscall events can be read; the message says what to do."""
+
+
+def find_tracefs(candidates: list[str]) -> str:
+    """The first candidate that holds the syscall events; TracefsUnavailable naming why none does."""
     for path in candidates:
         if os.path.isdir(os.path.join(path, "events", "syscalls")):
             return path
-    return None
+    for path in candidates:
+        if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
+            raise TracefsUnavailable(f"read access to tracefs at {path} (mode {os.stat(path).st_mode & 0o777:o}, "
+                                     f"uid {os.stat(path).st_uid}'s: run as uid 0, keeping only the capabilities "
+                                     f"the BPF source needs)")
+    raise TracefsUnavailable(f"tracefs with the syscall trace events at {' or '.join(candidates)} (mount -t "
+                             f"tracefs nodev /sys/kernel/tracing; a kernel with CONFIG_FTRACE_SYSCALLS=y)")
 
 
 def event_id(tracefs: str, category: str, name: str) -> int:
