@@ -92,26 +92,36 @@ def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
     if stop % PROCESS.size:
         raise RecordError(f"{stop} bytes of process records: not a multiple of {PROCESS.size}")
     end = End(features, tgid, level, cpus)
-    body = memoryview(data)[:stop]
+    return Pass(end, tuple(_records(memoryview(data)[:stop], end, page_size, 1_000_000_000 // clk_tck)))
+
+
+def _records(body: memoryview, end: End, page: int, ns_per_tick: int) -> list[ProcessRecord]:
+    """Runs once per process per scrape: kept lean (one tuple built straight into
+    a ProcessRecord, each distinct comm decoded once)."""
+    features = end.features
     has_rss = bool(features & (FEAT_RSS_PERCPU | FEAT_RSS_ATOMIC | FEAT_RSS_APPROX))
     has_huge = bool(features & FEAT_HUGETLB)
     has_seq = end.has_mm_seq
-    ns_per_tick = 1_000_000_000 // clk_tck
+    inf, unlimited, new, record = math.inf, RLIM_INFINITY, tuple.__new__, ProcessRecord
+    comms: dict[bytes, str] = {}
     out = []
-    for i, f in enumerate(PROCESS.iter_unpack(body)):
-        (kind, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm,
-         rss_file, rss_anon, rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) = f
+    for i, (kind, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm, rss_file, rss_anon,
+            rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) in enumerate(PROCESS.iter_unpack(body)):
         if kind != KIND_PROCESS:
             raise RecordError(f"offset {i * PROCESS.size}: kind {kind:#x}, expected a process record")
-        comm = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        name = comms.get(comm)
+        if name is None:
+            name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        rlim_data = inf if rlim_data == unlimited else float(rlim_data)
+        rlim_as = inf if rlim_as == unlimited else float(rlim_as)
         if flags & PROC_NO_MM:
-            out.append(ProcessRecord(pid, start_ns // ns_per_tick, comm, threads, euid, None, None, None, None,
-                                     None, None, None, _limit(rlim_data), _limit(rlim_as), None, 0))
+            out.append(new(record, (pid, start_ns // ns_per_tick, name, threads, euid, None, None, None, None, None,
+                                    None, None, rlim_data, rlim_as, None, 0)))
             continue
-        shared = (rss_file + rss_shmem) * page_size
-        out.append(ProcessRecord(
-            pid, start_ns // ns_per_tick, comm, threads, euid, map_count, total_vm * page_size,
-            shared + rss_anon * page_size if has_rss else None, shared if has_rss else None,
-            data_vm * page_size, huge * page_size if has_huge else None, swap * page_size if has_rss else None,
-            _limit(rlim_data), _limit(rlim_as), seq if has_seq else None, via if flags & PROC_VIA_THREAD else 0))
-    return Pass(end, tuple(out))
+        shared = (rss_file + rss_shmem) * page
+        out.append(new(record, (
+            pid, start_ns // ns_per_tick, name, threads, euid, map_count, total_vm * page,
+            shared + rss_anon * page if has_rss else None, shared if has_rss else None, data_vm * page,
+            huge * page if has_huge else None, swap * page if has_rss else None, rlim_data, rlim_as,
+            seq if has_seq else None, via if flags & PROC_VIA_THREAD else 0)))
+    return out

@@ -266,28 +266,30 @@ int vma_tasks(struct bpf_iter__task *ctx)
 		write_end(seq);
 		return 0;
 	}
-	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+	/* task is a trusted BTF pointer: its fields (and signal's, real_cred's) are
+	 * plain loads, relocated by CO-RE; most tasks are threads that stop here */
+	if (task->flags & PF_KTHREAD)
 		return 0;
-	r.tgid = BPF_CORE_READ(task, tgid);
-	if (BPF_CORE_READ(task, pid) != r.tgid)
+	r.tgid = task->tgid;
+	if (task->pid != r.tgid)
 		return 0; /* a thread: its process is reported at its leader */
-	sig = BPF_CORE_READ(task, signal);
-	mm = BPF_CORE_READ(task, mm);
+	sig = task->signal;
+	mm = task->mm;
 	if (!mm) {
-		if (!(BPF_CORE_READ(task, exit_state) & EXIT_ZOMBIE) || BPF_CORE_READ(sig, live.counter) <= 0)
+		if (!(task->exit_state & EXIT_ZOMBIE) || sig->live.counter <= 0)
 			return 0; /* a zombie whose threads all exited: no address space left */
 		mm = live_thread_mm(task, &r.via_tid);
 		r.flags |= mm ? VMA_PROC_VIA_THREAD : VMA_PROC_NO_MM;
 	}
 
 	r.kind = VMA_REC_PROCESS;
-	r.start_boottime_ns = BPF_CORE_READ(task, start_boottime);
-	bpf_core_read_str(r.comm, sizeof(r.comm), &task->comm);
-	r.threads = BPF_CORE_READ(sig, nr_threads);
-	r.euid = BPF_CORE_READ(task, real_cred, euid.val);
+	r.start_boottime_ns = task->start_boottime;
+	__builtin_memcpy(r.comm, task->comm, sizeof(r.comm));
+	r.threads = sig->nr_threads;
+	r.euid = task->real_cred->euid.val;
 	r.rlim_data = soft_limit(sig, tasks_config.rlimit_data_index);
 	r.rlim_as = soft_limit(sig, tasks_config.rlimit_as_index);
-	if (mm) {
+	if (mm) { /* probe reads: a live thread's mm is a plain address */
 		r.map_count = BPF_CORE_READ(mm, map_count);
 		r.total_vm = BPF_CORE_READ(mm, total_vm);
 		r.data_vm = BPF_CORE_READ(mm, data_vm);
