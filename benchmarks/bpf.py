@@ -103,21 +103,28 @@ def per_pass(title: str, tasks: TaskIterator, floor: Floor, rounds: int) -> None
 
 
 def per_call(loop: str, calls: int, rounds: int) -> None:
+    """Each round runs every loop without the programs, attaches them, runs it again and
+    detaches: this machine's baseline drifts by more than the difference measured, so
+    each round's difference is taken, and their median printed."""
     def run(mode: str) -> float:
         out = subprocess.run([loop, mode, str(calls)], capture_output=True, text=True, check=True).stdout
         return float(out)
 
-    runs = {(mode, state): [] for mode in ("mmap", "getppid") for state in ("off", "on")}
+    modes = ("mmap", "getppid")
+    runs = {(mode, state): [] for mode in modes for state in ("off", "on")}
     for _ in range(rounds):
-        for mode in ("mmap", "getppid"):
+        for mode in modes:
             runs[(mode, "off")].append(run(mode))
         with EnomemCounter():
-            for mode in ("mmap", "getppid"):
+            for mode in modes:
                 runs[(mode, "on")].append(run(mode))
     print(f"\n== the ENOMEM tracepoints, per syscall (median of {rounds} rounds of {calls:,} calls) ==")
     for mode, what in (("mmap", "mmap + munmap of 4 KiB (per call)"), ("getppid", "getppid (any other syscall)")):
-        off, on = (statistics.median(runs[(mode, s)]) for s in ("off", "on"))
-        print(f"  {what:<36} {off:7.1f} ns without, {on:7.1f} ns with the programs attached (+{on - off:.1f} ns)")
+        off, on = runs[(mode, "off")], runs[(mode, "on")]
+        added = statistics.median(b - a for a, b in zip(off, on))
+        print(f"  {what:<36} {statistics.median(off):7.1f} ns without, {statistics.median(on):7.1f} ns with the "
+              f"programs attached: +{added:.1f} ns (median of the rounds' differences; "
+              f"range {min(b - a for a, b in zip(off, on)):+.0f} to {max(b - a for a, b in zip(off, on)):+.0f})")
 
 
 def main() -> int:
@@ -154,7 +161,7 @@ def main() -> int:
                     finally:
                         floor.close()
         with tracefs_mounted():
-            per_call(loop_bin, args.calls, max(5, args.rounds // 3))
+            per_call(loop_bin, args.calls, max(7, args.rounds // 2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -18,7 +18,6 @@ class BpfObject:
         self.lib = lib
         self.path = path
         self._links: list[int] = []
-        self._fds: list[int] = []
         self._obj = None
         opts = OpenOpts(sz=ctypes.sizeof(OpenOpts))
         if btf_path:
