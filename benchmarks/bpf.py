@@ -86,7 +86,7 @@ def per_pass(title: str, tasks: TaskIterator, floor: Floor, rounds: int) -> None
             else:
                 seconds, raw = cpu(tasks.read_raw)
                 runs["pass"].append(seconds)
-                parse_seconds, p = cpu(lambda: records.parse(raw, PAGE_SIZE, CLK_TCK))
+                parse_seconds, p = cpu(lambda raw=raw: records.parse(raw, PAGE_SIZE, CLK_TCK))
                 runs["parse"].append(seconds + parse_seconds)
     med = {k: statistics.median(v) for k, v in runs.items()}
     areas = sum(r.map_areas or 0 for r in p.processes)

@@ -69,7 +69,7 @@ def toolchain_or_skip(info: dict) -> None:
             pytest.skip(f"{tool} is not installed (scripts/test.sh installs it)")
     if not os.path.exists("/usr/include/bpf/bpf_helpers.h"):
         pytest.skip("libbpf headers are not installed (scripts/test.sh installs libbpf-dev)")
-    clang = subprocess.run(["clang", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    clang = subprocess.run(["clang", "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
     if clang != info["clang"]:
         pytest.skip(f"the objects were built with {info['clang']!r}, this machine has {clang!r}: "
                     "a byte-for-byte rebuild needs the same compiler (the hashes above still apply)")

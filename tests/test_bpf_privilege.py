@@ -123,9 +123,9 @@ def test_no_libbpf():
 def test_a_seccomp_filter_that_refuses_bpf(tracefs):
     got = probe(build("restrict"), "deny-bpf")
     for source in ("tasks", "enomem"):
-        assert got[source]["missing"] == [
+        assert got[source]["missing"] == [(
             "a seccomp profile that allows bpf() (this process's seccomp filter, Seccomp: 2 in /proc/self/status, "
-            "refuses it with EPERM)"], got[source]
+            "refuses it with EPERM)")], got[source]
 
 
 def test_a_seccomp_filter_that_refuses_perf_event_open_stops_only_the_tracepoints(tracefs):

@@ -7,10 +7,12 @@ no program, map, link or fd outlives it, however many times the source is
 reloaded (tests/test_bpf_lifecycle.py counts them).
 """
 
+import contextlib
 import ctypes
 import os
 
 from exporter.bpf.libbpf import BPF_ANY, Libbpf, LibbpfError, OpenOpts
+from exporter.bpf.requirements import BpfUnavailable
 
 
 class BpfObject:
@@ -119,6 +121,36 @@ class BpfObject:
                                   f"{self.path}: map {name}")
 
     def __enter__(self) -> "BpfObject":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Source:
+    """A BPF source that owns one BpfObject (``self._obj``): close() and the with block."""
+
+    _obj: BpfObject | None = None
+
+    @contextlib.contextmanager
+    def opening(self, what: str):
+        """Around the open: on any failure, free what was made; libbpf's and the
+        kernel's refusals become BpfUnavailable naming *what* was needed."""
+        try:
+            yield
+        except (LibbpfError, OSError) as exc:
+            self.close()
+            raise BpfUnavailable([f"{what}: {exc}"]) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

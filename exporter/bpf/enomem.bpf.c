@@ -291,38 +291,17 @@ int enter_shmat(struct sys_enter_args *ctx)
 	return remember(SYS_SHMAT, 0, 0, ctx->args[2], 0);
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int exit_mmap(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_MMAP, ctx->ret);
-}
+/* One exit program per syscall: each tracepoint needs its own. */
+#define EXIT_PROGRAM(name, syscall)                        \
+	SEC("tracepoint/syscalls/sys_exit_" #name)         \
+	int exit_##name(struct sys_exit_args *ctx)         \
+	{                                                  \
+		return on_exit(syscall, ctx->ret);         \
+	}
 
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int exit_munmap(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_MUNMAP, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_mprotect")
-int exit_mprotect(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_MPROTECT, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_mremap")
-int exit_mremap(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_MREMAP, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_brk")
-int exit_brk(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_BRK, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_shmat")
-int exit_shmat(struct sys_exit_args *ctx)
-{
-	return on_exit(SYS_SHMAT, ctx->ret);
-}
+EXIT_PROGRAM(mmap, SYS_MMAP)
+EXIT_PROGRAM(munmap, SYS_MUNMAP)
+EXIT_PROGRAM(mprotect, SYS_MPROTECT)
+EXIT_PROGRAM(mremap, SYS_MREMAP)
+EXIT_PROGRAM(brk, SYS_BRK)
+EXIT_PROGRAM(shmat, SYS_SHMAT)

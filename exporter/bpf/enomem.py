@@ -24,8 +24,7 @@ import struct
 from typing import Iterable, NamedTuple
 
 from exporter.bpf import libbpf, requirements, tracepoints
-from exporter.bpf.bpfobject import BpfObject
-from exporter.bpf.libbpf import LibbpfError
+from exporter.bpf.bpfobject import BpfObject, Source
 from exporter.bpf.tasks import CLK_TCK, object_path
 
 OBJECT = "enomem.bpf.o"
@@ -66,7 +65,7 @@ def cells(values) -> dict[tuple[str, str], int]:
     return {(SYSCALLS[i // n], CAUSES[i % n]): v for i, v in enumerate(values) if v}
 
 
-class EnomemCounter:
+class EnomemCounter(Source):
     def __init__(self, procfs: str = "/proc", sysfs: str = "/sys", btf_path: str = requirements.BTF_PATH,
                  library: str = libbpf.LIBRARY, max_processes: int = 4096):
         self.procfs = procfs
@@ -79,9 +78,8 @@ class EnomemCounter:
             denied = requirements.syscall_denied(f.read(), tracepoints.NR_PERF_EVENT_OPEN, "perf_event_open")
         if denied:
             raise requirements.BpfUnavailable([denied])
-        self._obj: BpfObject | None = None
         self._keys: dict[tuple[int, int], Key] = {}
-        try:
+        with self.opening(f"a kernel that loads and attaches {OBJECT}"):
             self._obj = BpfObject(libbpf.library(library), object_path(OBJECT), btf_path)
             self._obj.set_config(".rodata.config", _CONFIG.pack(
                 resource.getpagesize().bit_length() - 1, resource.RLIMIT_DATA, resource.RLIMIT_AS, 0))
@@ -93,12 +91,6 @@ class EnomemCounter:
                 for phase in ("enter", "exit"):
                     fd = tracepoints.open_tracepoint(tracefs, "syscalls", f"sys_{phase}_{name}")
                     self._obj.attach_perf_event(f"{phase}_{name}", fd)
-        except (LibbpfError, OSError) as exc:
-            self.close()
-            raise requirements.BpfUnavailable([f"a kernel that loads and attaches {OBJECT}: {exc}"]) from exc
-        except BaseException:
-            self.close()
-            raise
 
     def refresh_limits(self) -> int:
         """Write vm.max_map_count where the programs read it; returns it."""
@@ -149,14 +141,3 @@ class EnomemCounter:
     def overflows(self) -> dict[str, int]:
         """Failures counted per node only, or judged without their arguments (see records.h)."""
         return dict(zip(OVERFLOWS, self._totals().overflow))
-
-    def close(self) -> None:
-        if self._obj is not None:
-            self._obj.close()
-            self._obj = None
-
-    def __enter__(self) -> "EnomemCounter":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

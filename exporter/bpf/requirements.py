@@ -98,7 +98,7 @@ def check(btf_path: str = BTF_PATH, library: str = libbpf.LIBRARY) -> None:
 def check_pid_namespace(reader_pidns_level: int, reader_tgid: int) -> None:
     """After the first pass: the iterator saw the reader's PID namespace, not the host's."""
     if reader_pidns_level != 0 or reader_tgid != os.getpid():
-        raise BpfUnavailable([
+        raise BpfUnavailable([(
             f"the host PID namespace (Kubernetes hostPID: true, docker/podman --pid=host): this process is pid "
             f"{os.getpid()} in a PID namespace {reader_pidns_level} level(s) below the host's (pid {reader_tgid} "
-            f"there), where the task iterator sees only its namespace's tasks"])
+            f"there), where the task iterator sees only its namespace's tasks")])

@@ -17,8 +17,7 @@ import struct
 from importlib import resources
 
 from exporter.bpf import libbpf, records, requirements
-from exporter.bpf.bpfobject import BpfObject
-from exporter.bpf.libbpf import LibbpfError
+from exporter.bpf.bpfobject import BpfObject, Source
 
 OBJECT = "tasks.bpf.o"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -31,14 +30,13 @@ def object_path(name: str) -> str:
     return str(resources.files("exporter.bpf").joinpath(name))
 
 
-class TaskIterator:
+class TaskIterator(Source):
     """The loaded iterator; read() runs one pass over every task of the node."""
 
     def __init__(self, btf_path: str = requirements.BTF_PATH, library: str = libbpf.LIBRARY):
         requirements.check(btf_path, library)
         lib = libbpf.library(library)
-        self._obj: BpfObject | None = None
-        try:
+        with self.opening(f"a kernel that loads {OBJECT}"):
             self._obj = BpfObject(lib, object_path(OBJECT), btf_path)
             self._obj.set_config(".rodata.config", _CONFIG.pack(
                 max(1, lib.libbpf_num_possible_cpus()), resource.RLIMIT_DATA, resource.RLIMIT_AS, 0))
@@ -46,12 +44,6 @@ class TaskIterator:
             self._link_fd = self._obj.attach_iter("vma_tasks")
             first = self.read()
             requirements.check_pid_namespace(first.end.reader_pidns_level, first.end.reader_tgid)
-        except LibbpfError as exc:
-            self.close()
-            raise requirements.BpfUnavailable([f"a kernel that loads {OBJECT}: {exc}"]) from exc
-        except BaseException:
-            self.close()
-            raise
 
     def read_raw(self) -> bytes:
         """The bytes of one pass: a fresh iterator instance read to its end."""
@@ -68,17 +60,6 @@ class TaskIterator:
 
     def read(self) -> records.Pass:
         return records.parse(self.read_raw(), PAGE_SIZE, CLK_TCK)
-
-    def close(self) -> None:
-        if self._obj is not None:
-            self._obj.close()
-            self._obj = None
-
-    def __enter__(self) -> "TaskIterator":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class MappingChanges:
