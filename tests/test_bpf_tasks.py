@@ -99,7 +99,7 @@ def test_the_end_record_describes_this_kernel(tasks):
     p = tasks.read()
     assert p.end.reader_tgid == os.getpid() and p.end.reader_pidns_level == 0
     assert p.end.features & records.FEAT_RSS_PERCPU, "6.2+: rss_stat is percpu_counter[]"
-    assert p.end.features & records.FEAT_SEQ_COUNT, "6.13+: mm_lock_seq is a seqcount_t"
+    assert p.end.features & records.FEAT_SEQ_COUNT, "6.14+: mm_lock_seq is a seqcount_t"
     assert p.end.features & records.FEAT_HUGETLB
     assert p.end.cpus_summed == possible_cpus(), "every possible CPU's RSS deltas are added"
     assert os.getpid() in {r.pid for r in p.processes}

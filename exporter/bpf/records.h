@@ -31,8 +31,8 @@ enum vma_record_kind {
 /* END's feature bits: which kernel layout CO-RE found. */
 #define VMA_FEAT_RSS_PERCPU   (1u << 0)  /* 6.2+: mm->rss_stat is percpu_counter[], summed over CPUs */
 #define VMA_FEAT_RSS_ATOMIC   (1u << 1)  /* before 6.2: struct mm_rss_stat of atomic_long_t */
-#define VMA_FEAT_SEQ_COUNT    (1u << 2)  /* 6.13+: mm->mm_lock_seq is a seqcount_t */
-#define VMA_FEAT_SEQ_INT      (1u << 3)  /* 6.4-6.12: mm->mm_lock_seq is an int */
+#define VMA_FEAT_SEQ_COUNT    (1u << 2)  /* 6.14+: mm->mm_lock_seq is a seqcount_t */
+#define VMA_FEAT_SEQ_INT      (1u << 3)  /* 6.4-6.13: mm->mm_lock_seq is an int */
 #define VMA_FEAT_HUGETLB      (1u << 4)  /* mm->hugetlb_usage exists (CONFIG_HUGETLB_PAGE) */
 #define VMA_FEAT_RSS_APPROX   (1u << 5)  /* percpu counters but no per-CPU offsets: count only */
 

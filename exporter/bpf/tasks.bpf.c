@@ -24,10 +24,13 @@
  * lets one object serve the layouts that moved:
  *   - rss_stat: struct mm_rss_stat { atomic_long_t count[4]; } before 6.2; since
  *     6.2 struct percpu_counter rss_stat[4], whose exact value is count plus each
- *     CPU's delta, as percpu_counter_sum() adds them (procfs sums them since 6.16).
+ *     CPU's delta, as percpu_counter_sum() adds them; statm and status print
+ *     that sum since mid-2025 (6.16, and the stable kernels it went back to),
+ *     the bare count before, which lags by up to the counter batch (32 pages or
+ *     more) per CPU.
  *   - mm_lock_seq: absent before 6.4 (or without CONFIG_PER_VMA_LOCK); an int
- *     bumped at each mmap_write_unlock in 6.4-6.12; a seqcount_t bumped at
- *     write lock and unlock since 6.13.
+ *     bumped at each mmap_write_unlock from 6.4; a seqcount_t bumped at write
+ *     lock and unlock (odd while held) since the conversion merged for 6.14.
  *   - hugetlb_usage: only with CONFIG_HUGETLB_PAGE.
  */
 #include "vmlinux.h"

@@ -67,11 +67,13 @@ class MappingChanges:
 
     Every change to a process's map areas (mmap, munmap, mprotect, mremap, brk,
     stack growth) is made under its mmap write lock, and taking or dropping that
-    lock moves mm_lock_seq (6.4+ with CONFIG_PER_VMA_LOCK; a seqcount since 6.13,
+    lock moves mm_lock_seq (6.4+ with CONFIG_PER_VMA_LOCK; a seqcount since 6.14,
     odd while a writer holds it). So an unchanged value means unchanged areas; a
     changed one may also come from a write lock that changed nothing (khugepaged,
-    prctl), which costs one needless re-read. Where the kernel has no sequence,
-    every process counts as changed. Only the latest pass is remembered: the
+    prctl), which costs one needless re-read. One thing maps shows moves without
+    the lock: " (deleted)" after a backing file is unlinked, so a breakdown kept
+    by this test can miss a deletion until the next mapping change. Where the
+    kernel has no sequence, every process counts as changed. Only the latest pass is remembered: the
     state is bounded by the live processes.
     """
 
