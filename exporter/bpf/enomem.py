@@ -66,6 +66,11 @@ def cells(values) -> dict[tuple[str, str], int]:
 
 
 class EnomemCounter(Source):
+    """enomem.bpf.c loaded and attached; the counts read and pruned from user space.
+
+    *procfs* is where vm.max_map_count is read, *sysfs* where tracefs is looked
+    for (``<sysfs>/kernel/tracing``: in a container, the host's /sys mount)."""
+
     def __init__(self, procfs: str = "/proc", sysfs: str = "/sys", btf_path: str = requirements.BTF_PATH,
                  library: str = libbpf.LIBRARY, max_processes: int = 4096):
         self.procfs = procfs
