@@ -160,6 +160,9 @@ def main() -> int:
                                  tasks, floor, max(5, args.rounds // 3))
                     finally:
                         floor.close()
+        with open("/proc/self/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+        print(f"\npeak RSS of this process (Python, libbpf, the objects, the largest pass parsed): {hwm:.1f} MiB")
         with tracefs_mounted():
             per_call(loop_bin, args.calls, max(7, args.rounds // 2))
     finally:
