@@ -12,9 +12,10 @@
 # committed, not generated per build, so the object does not depend on the
 # build machine's kernel; `bpftool gen object` (libbpf's linker) drops the DWARF
 # sections, which carry the build directory, and keeps only BTF and CO-RE
-# relocations; the compiler is run inside exporter/bpf on relative names, so
-# the line info names no checkout path. BUILD-INFO records the tool versions
-# and the SHA-256 of every input and output.
+# relocations; the compiler runs inside exporter/bpf on relative names with
+# -fdebug-compilation-dir=., so the BTF line info names no checkout path (a copy
+# of the tree elsewhere builds the same bytes). BUILD-INFO records the tool
+# versions and the SHA-256 of every input and output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SRC=exporter/bpf
