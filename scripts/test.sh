@@ -11,6 +11,11 @@ need() { command -v "$1" >/dev/null || missing+=("${@:2}"); }
 need promtool prometheus           # promtool and a real Prometheus: rule tests, end-to-end tests
 need jsonnet jsonnet               # jsonnet and jsonnetfmt: renders and checks the mixin in deploy/mixin
 need cc gcc libc6-dev              # the C test workloads
+need clang clang llvm              # scripts/build-bpf.sh: the BPF objects, rebuilt by tests/test_bpf_build.py
+need bpftool bpftool               # ...links them; tests/test_bpf_lifecycle.py lists the kernel's programs
+# Files, not commands: libbpf's headers (the build) and libbpf.so.1 (the BPF source at run time).
+[ -f /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+ldconfig -p 2>/dev/null | grep -q 'libbpf\.so\.1 ' || missing+=(libbpf1)
 # The container tests (marker "container"; podman runs them with tests/containers/containers.conf):
 need podman podman                 # build and run the image, play the pod, boot systemd
 need runc runc                     # podman's runtime there (crun refuses a hybrid cgroup hierarchy)

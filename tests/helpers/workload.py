@@ -1,6 +1,7 @@
 """Start the C workload (helpers/workload.c) and wait until its map areas are in place.
 
-The binary is compiled once per test session with the system C compiler.
+The binary is compiled once per test session with the system C compiler. Other
+helper programs (helpers/enomem.c) run the same way with ``program=``.
 """
 
 import os
@@ -11,31 +12,31 @@ import tempfile
 import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.join(HERE, "workload.c")
 BIN_DIR = os.path.join(HERE, "bin")
-BINARY = os.path.join(BIN_DIR, "workload")
 
 
-def build() -> str:
-    """Compile workload.c if the binary is missing or older than the source."""
-    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= os.path.getmtime(SOURCE):
-        return BINARY
+def build(program: str = "workload") -> str:
+    """Compile helpers/<program>.c if the binary is missing or older than the source."""
+    source, binary = os.path.join(HERE, program + ".c"), os.path.join(BIN_DIR, program)
+    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+        return binary
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise RuntimeError("no C compiler: scripts/test.sh installs gcc")
     os.makedirs(BIN_DIR, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=BIN_DIR)
     os.close(fd)
-    subprocess.run([cc, "-O2", "-Wall", "-pthread", "-o", tmp, SOURCE, "-lrt"], check=True)
-    os.replace(tmp, BINARY)  # atomic: parallel sessions never run a half-written binary
-    return BINARY
+    subprocess.run([cc, "-O2", "-Wall", "-pthread", "-o", tmp, source, "-lrt"], check=True)
+    os.replace(tmp, binary)  # atomic: parallel sessions never run a half-written binary
+    return binary
 
 
 class Workload:
     """A running workload process; use as a context manager."""
 
-    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None):
-        self.args = [build(), *map(str, args)]
+    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None,
+                 program: str = "workload"):
+        self.args = [build(program), *map(str, args)]
         self.timeout = timeout
         self.preexec_fn = preexec_fn
         # A comm of its own lets a test select only its processes (at most 15 characters).
