@@ -10,11 +10,13 @@ from exporter.policy import PassResult
 from exporter.snapshot import GroupSample, ProcessSample, Snapshot
 
 
-def aggregate_groups(samples: list[ProcessSample]) -> tuple[GroupSample, ...]:
+def aggregate_groups(samples: list[ProcessSample],
+                     enomem: dict[str, dict] | None = None) -> tuple[GroupSample, ...]:
     """Per group: members, the busiest member's map areas, and sums over members.
 
     A figure a member lacks (maps unreadable, a field an old kernel lacks) adds
-    nothing to the sums; the member is still counted in ``processes``.
+    nothing to the sums; the member is still counted in ``processes``. *enomem*
+    is the ledger's failures per group (None: the source counts none).
     """
     acc: dict[str, list[int]] = {}
     for s in samples:
@@ -30,12 +32,15 @@ def aggregate_groups(samples: list[ProcessSample]) -> tuple[GroupSample, ...]:
         a[4] += s.resident_bytes or 0
         a[5] += s.hugetlb_bytes or 0
     return tuple(GroupSample(name, processes=a[0], map_areas_max=a[1], map_areas_sum=a[2], virtual_bytes=a[3],
-                             resident_bytes=a[4], hugetlb_bytes=a[5]) for name, a in sorted(acc.items()))
+                             resident_bytes=a[4], hugetlb_bytes=a[5],
+                             enomem=None if enomem is None else enomem.get(name, {}))
+                 for name, a in sorted(acc.items()))
 
 
 def build_snapshot(result: PassResult, node: NodeFacts, *, everyone: bool, timestamp: float, duration: float,
-                   errors_total: dict[str, int], sequence: int, source: str) -> Snapshot:
+                   errors_total: dict[str, int], sequence: int, source, group_enomem: dict | None = None) -> Snapshot:
     samples = result.samples
+    counts = source.counts_enomem
     return Snapshot(
         timestamp=timestamp,
         duration_seconds=duration,
@@ -43,7 +48,7 @@ def build_snapshot(result: PassResult, node: NodeFacts, *, everyone: bool, times
         pools=node.pools,
         numa_pools=node.numa_pools,
         processes=tuple(samples) if everyone else tuple(s for s in samples if s.exported),
-        groups=aggregate_groups(samples),
+        groups=aggregate_groups(samples, group_enomem),
         watched=len(samples),
         scanned=result.scanned,
         read_errors_total=dict(errors_total),
@@ -51,5 +56,7 @@ def build_snapshot(result: PassResult, node: NodeFacts, *, everyone: bool, times
         complete=result.complete,
         sequence=sequence,
         node_read_success=dict(node.read_success),
-        source=source,
+        source=source.name,
+        node_enomem=dict(source.node_failures) if counts else None,
+        enomem_overflows=dict(source.overflows) if counts else None,
     )

@@ -20,6 +20,7 @@ from exporter.procfs import ProcfsError
 from exporter.procfs.access import CAP_SYS_PTRACE, has_capability, probe_maps_access
 from exporter.commands.common import checked_roots
 from exporter.procfs.paths import Roots
+from exporter.sources import SOURCES, open_source
 from exporter.targets import ConfigError, load_config
 
 DEFAULT_PORT = 9979
@@ -80,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collect.timeout", dest="collect_timeout", type=seconds, default=None, metavar="DURATION",
                    help="stop one collection after this long (e.g. 5s, 500ms, 2.5) and serve what it has, "
                         "marked by vma_exporter_collection_complete 0 (default: no limit)")
+    p.add_argument("--collect.source", dest="collect_source", choices=SOURCES, default="procfs",
+                   help="what reads the per-process figures: procfs (least privilege: CAP_SYS_PTRACE), bpf (a "
+                        "task iterator and ENOMEM tracepoints: CAP_BPF and CAP_PERFMON, BTF, libbpf.so.1), or auto "
+                        "(bpf if it opens, else procfs, saying why) (default: %(default)s)")
     p.add_argument("--textfile.output", dest="textfile", metavar="PATH",
                    help="collect once, write the exposition atomically to PATH (for node_exporter's "
                         "textfile collector, e.g. /var/lib/node_exporter/textfile/vma.prom) and exit")
@@ -140,13 +145,19 @@ def run_daemon(args) -> int:
     except ValueError as exc:
         print(f"vma-exporter: {exc}", file=sys.stderr)
         return 2
-    collector = Collector(roots, config, timeout=args.collect_timeout)
+    source = source_or_exit(args.collect_source, roots)
+    if source is None:
+        return 1
+    collector = Collector(roots, config, timeout=args.collect_timeout, source=source)
     web_state = WebState(web)
     reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)
     registry = CollectorRegistry(auto_describe=True)
     registry.register(SnapshotCollector(collector, reload_state=reloader.state))
     if args.textfile:
-        return write_textfile_or_fail(registry, args.textfile)
+        try:
+            return write_textfile_or_fail(registry, args.textfile)
+        finally:
+            collector.close()
     # The daemon's own CPU, memory and file descriptors (process_*), as every exporter
     # has them; not in textfile mode, where node_exporter exports its own process_*.
     ProcessCollector(registry=registry)
@@ -165,7 +176,25 @@ def run_daemon(args) -> int:
     log.info("shutting down (%s)", signal.Signals(signum).name)
     httpd.shutdown()
     httpd.server_close()
+    collector.close()  # the BPF source detaches its programs: nothing stays in the kernel
     return 0
+
+
+def source_or_exit(name: str, roots: Roots):
+    """The source of --collect.source, or None (exit 1) when bpf was asked for and cannot
+    open: the message names what is missing. auto says it once and takes procfs."""
+    from exporter.bpf import BpfUnavailable
+
+    try:
+        source = open_source(name if name != "auto" else "bpf", roots)
+    except BpfUnavailable as exc:
+        if name == "bpf":
+            print(f"vma-exporter: --collect.source=bpf: {exc}", file=sys.stderr)
+            return None
+        log.warning("--collect.source=auto: %s; collecting through procfs", exc)
+        return open_source("procfs", roots)
+    log.info("collecting through %s", source.name)
+    return source
 
 
 def log_maps_access(roots: Roots) -> None:

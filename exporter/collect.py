@@ -10,13 +10,14 @@ import threading
 import time
 
 from exporter.assemble import build_snapshot
+from exporter.enomem_ledger import EnomemLedger
 from exporter.node import NodeReader
 from exporter.policy import Policy
 from exporter.procfs.paths import Roots
 from exporter.singleflight import SingleFlight
 from exporter.snapshot import READ_ERROR_REASONS, Snapshot
 from exporter.sources.procfs import ProcfsSource
-from exporter.targets import Config, Matcher
+from exporter.targets import Config, Matcher, ProcessFacts
 
 
 class Collector:
@@ -30,6 +31,7 @@ class Collector:
         self._node = NodeReader(roots)
         self._policy = Policy(Matcher(config))
         self._errors_total = dict.fromkeys(READ_ERROR_REASONS, 0)
+        self._ledger = EnomemLedger()
         self._sequence = 0
         self._flight: SingleFlight[Snapshot] = SingleFlight()
         self._pass_lock = threading.Lock()  # passes never overlap: they share caches and totals
@@ -56,13 +58,23 @@ class Collector:
             start_wall, start = time.time(), time.monotonic()
             deadline = start + self.timeout if self.timeout else None
             node = self._node.read()
-            result = self._policy.run(self.source, node, deadline, everyone)
+            source = self.source
+            result = self._policy.run(source, node, deadline, everyone)
             for reason, n in result.errors.items():
                 self._errors_total[reason] += n
+            enomem = None
+            if source.counts_enomem:
+                enomem = self._ledger.record(result.samples, source.retired_failures(), self._group_of_gone)
             self._sequence += 1
             return build_snapshot(result, node, everyone=everyone, timestamp=start_wall,
                                   duration=time.monotonic() - start, errors_total=self._errors_total,
-                                  sequence=self._sequence, source=self.source.name)
+                                  sequence=self._sequence, source=source, group_enomem=enomem)
+
+    def _group_of_gone(self, failures) -> str | None:
+        """The group of a process that failed and exited between two passes: matched by
+        its comm alone (its command line and uid went with it)."""
+        return self._policy.matcher.group_of(ProcessFacts(
+            failures.pid, failures.starttime_ticks, failures.comm, lambda: None, lambda: []))
 
     def close(self) -> None:
         self.source.close()

@@ -75,6 +75,12 @@ def _by_kind(p) -> Samples:
     return (((kind,), b.by_kind[kind]) for kind in KINDS) if b is not None else ()
 
 
+def _failures(counts) -> Samples:
+    """ENOMEM counters by (syscall, cause): those that have counted, for a process or group
+    (bounded by what happened); nothing when the source counts none."""
+    return (((syscall, cause), n) for (syscall, cause), n in sorted(counts.items())) if counts else ()
+
+
 def _top_object(p) -> Samples:
     b = p.breakdown
     return (((_label(b.top_object),), b.top_object_areas),) if b is not None and b.top_object else ()
@@ -83,6 +89,11 @@ def _top_object(p) -> Samples:
 NODE = (
     Metric("vma_node_map_areas_limit", "vm.max_map_count: the most map areas one process may hold.",
            lambda s: s.max_map_count),
+    Metric("vma_node_enomem_failures_total",
+           "Calls of mmap, munmap, mprotect, mremap, brk and shmat that failed with ENOMEM on the node, by cause "
+           "judged in the kernel (map_count, rlimit_data, rlimit_as, memory); BPF source only.",
+           labels=("syscall", "cause"), type="counter",  # every pair from 0: increase() sees the first failure
+           samples=lambda s: sorted(((syscall, cause), n) for (syscall, cause), n in (s.node_enomem or {}).items())),
 )
 POOL = (
     Metric("vma_node_hugepages", "Hugepages configured in the pool (nr_hugepages).", lambda p: p.total),
@@ -120,6 +131,9 @@ PROCESS = (
     Metric("vma_process_top_object_map_areas",
            "Map areas of the backing object (file, shm, hugetlb) mapped in the most areas.",
            labels=("object",), samples=_top_object),
+    Metric("vma_process_enomem_failures_total",
+           "Calls of the process that failed with ENOMEM, by syscall and cause; BPF source only.",
+           labels=("syscall", "cause"), samples=lambda p: _failures(p.enomem), type="counter"),
 )
 GROUP = (
     Metric("vma_group_processes", "Watched processes in the group.", lambda g: g.processes),
@@ -133,6 +147,10 @@ GROUP = (
            lambda g: g.resident_bytes),
     Metric("vma_group_hugetlb_bytes", "hugetlbfs memory summed over the group's processes.",
            lambda g: g.hugetlb_bytes),
+    Metric("vma_group_enomem_failures_total",
+           "Calls of the group's processes that failed with ENOMEM, exited members included, by syscall and cause; "
+           "BPF source only.",
+           labels=("syscall", "cause"), samples=lambda g: _failures(g.enomem), type="counter"),
 )
 EXPORTER = (
     Metric("vma_exporter_build_info", "Version of vma-exporter.", lambda c: {"version": __version__}, type="info"),
@@ -154,6 +172,13 @@ EXPORTER = (
     Metric("vma_exporter_read_errors_total", "Process files that could not be read, by reason.",
            labels=("reason",), type="counter",
            samples=lambda c: (((r,), c.snapshot.read_errors_total.get(r, 0)) for r in READ_ERROR_REASONS)),
+    Metric("vma_exporter_source_info", "What reads the per-process figures (--collect.source): procfs or bpf.",
+           lambda c: {"source": c.snapshot.source}, type="info"),
+    Metric("vma_exporter_enomem_overflows_total",
+           "ENOMEM failures the kernel's bounded maps could count only per node (process_map_full) or judge "
+           "without their arguments (enter_map_full, exit_unpaired); BPF source only.",
+           labels=("reason",), type="counter",
+           samples=lambda c: sorted(((r,), n) for r, n in (c.snapshot.enomem_overflows or {}).items())),
     Metric("vma_exporter_node_read_success",
            "1 if the node file was read in the last collection, 0 if it failed (what depends on it is left out).",
            labels=("file",),

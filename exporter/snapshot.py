@@ -43,6 +43,7 @@ class ProcessSample(NamedTuple):
     pod_uid: str = ""
     tid: int | None = None  # the live thread read because the leader thread exited
     mm_mark: object = None  # the source's mark of the address space: equal marks, unchanged mappings
+    enomem: dict[tuple[str, str], int] | None = None  # ENOMEM failures by (syscall, cause); None: not counted
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -61,6 +62,9 @@ class GroupSample:
     virtual_bytes: int
     resident_bytes: int
     hugetlb_bytes: int
+    # ENOMEM failures by (syscall, cause) of every member since the exporter started, those
+    # that exited included (exporter/enomem_ledger.py); None when the source counts none.
+    enomem: dict[tuple[str, str], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,10 @@ class Snapshot:
     sequence: int = 0  # collections completed since start, this one included
     node_read_success: dict[str, bool] = field(default_factory=dict)  # node file -> read
     source: str = "procfs"  # what read the per-process facts
+    # ENOMEM failures on the node by (syscall, cause), and failures the kernel's bounded
+    # maps could only count per node, by what overflowed; None when the source counts none.
+    node_enomem: dict[tuple[str, str], int] | None = None
+    enomem_overflows: dict[str, int] | None = None
 
     @property
     def exported(self) -> tuple[ProcessSample, ...]:

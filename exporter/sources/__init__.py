@@ -3,6 +3,10 @@
 The pass (exporter/policy.py) does not care which source it runs on. A source has:
 
 - ``name``: what ``--collect.source`` calls it, exported in the Snapshot;
+- ``counts_enomem``: whether it sees failing syscalls; then each sample's
+  ``enomem`` holds the process's failures, ``node_failures`` and ``overflows``
+  the node's, and ``retired_failures()`` the final counts of processes that
+  exited since the last pass;
 - ``scan(node, deadline)``: every user-space process of the node, as a
   ProcessSample (identity, comm, threads, VIRT/RES/SHR, hugetlb) or as the
   ProcfsError that stopped reading it; raises DeadlineExceeded past *deadline*;
@@ -17,3 +21,18 @@ The pass (exporter/policy.py) does not care which source it runs on. A source ha
 procfs.ProcfsSource reads /proc; the BPF source reads the kernel's own counters
 with a task iterator and falls back to /proc only for maps' breakdown.
 """
+
+SOURCES = ("procfs", "bpf", "auto")
+
+
+def open_source(name: str, roots):
+    """The source *name* names (``--collect.source``); raises BpfUnavailable (naming
+    every requirement that is missing) when ``bpf`` cannot open. ``auto`` is the
+    caller's choice of what to do then."""
+    from exporter.sources.procfs import ProcfsSource
+
+    if name == "procfs":
+        return ProcfsSource(roots)
+    from exporter.sources.bpf import BpfSource  # loads ctypes and libbpf only when asked for
+
+    return BpfSource(roots)

@@ -51,6 +51,7 @@ def live_thread(roots: Roots, pid: int, stat: ProcStat) -> int | None:
 
 class ProcfsSource:
     name = "procfs"
+    counts_enomem = False  # procfs cannot see a failing syscall
 
     def __init__(self, roots: Roots):
         self.roots = roots
@@ -128,13 +129,21 @@ class ProcfsSource:
             status = read_status(roots, pid, sample.tid)
             sample = sample._replace(data_bytes=status.data, hugetlb_bytes=status.hugetlb)
             sample = sample._replace(limits=read_limits(roots, pid))
-            ident = self._pods.get(sample.identity)
-            if ident is None:
-                ident = read_cgroup(roots, pid)
-            self._pods_seen[sample.identity] = ident
-            return sample._replace(container_id=ident.container_id, pod_uid=ident.pod_uid), None
+            return self.with_pod(sample), None
         except ProcfsError as exc:  # DeadlineExceeded included: the pass sees it is late
             return sample, exc
+
+    def with_pod(self, sample: ProcessSample) -> ProcessSample:
+        """The sample with its container and pod, from /proc/PID/cgroup once in its life."""
+        ident = self._pods.get(sample.identity)
+        if ident is None:
+            ident = read_cgroup(self.roots, sample.pid)
+        self._pods_seen[sample.identity] = ident
+        return sample._replace(container_id=ident.container_id, pod_uid=ident.pod_uid)
+
+    def retired_failures(self) -> list:
+        """ENOMEM counts of processes that exited since the last pass: procfs sees none."""
+        return []
 
     def end_pass(self) -> None:
         self.breakdowns.end_pass()
