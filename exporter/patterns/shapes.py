@@ -1,0 +1,128 @@
+"""Anonymous areas' shapes into patterns: reservations carved into pages,
+pieces left by munmap, thread stacks, malloc arenas.
+
+Input: the tally of shape keys (exporter/procfs/maps_shapes.py: size,
+protections, the previous anonymous area's protections, contiguous or not).
+Kernel facts behind the rules: two adjacent anonymous areas with the same
+protections merge into one (vma_merge), so what keeps areas apart is a hole
+between them or a change of protections. glibc allocates a thread's stack
+and its guard in one mmap and mprotects the guard, so a thread is a ---p
+guard directly below an rw-p stack (allocate_stack in nptl/allocatestack.c).
+A malloc arena's heap is a 64 MiB region aligned to 64 MiB, rw-p as far as
+it has grown and ---p above (new_heap in malloc/arena.c). Work is once per
+distinct key.
+"""
+
+from collections import defaultdict
+
+from exporter.patterns import Candidate
+from exporter.patterns.labels import size_label
+from exporter.procfs.maps_shapes import decode
+
+HEAP = 64 << 20  # HEAP_MAX_SIZE on 64-bit: 2 * DEFAULT_MMAP_THRESHOLD_MAX
+STACK_MIN = 16 << 10  # PTHREAD_STACK_MIN
+GUARD_MAX = 1 << 20  # guards are a page or a few (pthread_attr_setguardsize)
+PAIRED = 1000  # keys considered for pairing: a pattern's keys are among the busiest
+
+
+def candidates(counts: dict[int, int]) -> list[Candidate]:
+    rem = {k: n for k, n in counts.items() if n > 0}
+    shapes = {k: decode(k) for k in rem}
+    found: list[Candidate] = []
+    found += _arenas(rem, shapes)
+    found += _pairs(rem, shapes)
+    found += _leftovers(rem, shapes)
+    return found
+
+
+def _take(rem: dict[int, int], key: int, n: int) -> int:
+    n = min(n, rem.get(key, 0))
+    if n:
+        rem[key] -= n
+    return n
+
+
+def _arenas(rem, shapes) -> list[Candidate]:
+    """A ---p area right after an rw-p one, the two making 64 MiB: one heap each."""
+    rw_by_size = defaultdict(list)
+    for k, s in shapes.items():
+        if s.perms == "rw-p":
+            rw_by_size[s.size].append(k)
+    areas, keys = 0, set()
+    for k, s in shapes.items():
+        if not (s.perms == "---p" and s.prev_perms == "rw-p" and s.contiguous and s.size < HEAP):
+            continue
+        parts = rw_by_size.get(HEAP - s.size)
+        if not parts:
+            continue
+        heaps = _take(rem, k, rem[k])
+        areas += heaps
+        keys.add(k)
+        for p in sorted(parts, key=lambda p: -rem[p]):
+            got = _take(rem, p, heaps)
+            areas += got
+            heaps -= got
+            if got:
+                keys.add(p)
+    return [Candidate("malloc_arenas", f"{size_label(HEAP)} heaps rw-p + ---p", areas, frozenset(keys))] if areas else []
+
+
+def _pairs(rem, shapes) -> list[Candidate]:
+    """Contiguous areas whose protections alternate: carved reservations and thread stacks."""
+    by_link = defaultdict(list)  # (perms, prev perms) of contiguous keys
+    busiest = sorted((k for k in rem if shapes[k].contiguous and shapes[k].perms != shapes[k].prev_perms),
+                     key=lambda k: (-rem[k], k))[:PAIRED]
+    for k in busiest:
+        by_link[(shapes[k].perms, shapes[k].prev_perms)].append(k)
+    merged: dict[tuple[str, str], list] = {}
+    for k in busiest:
+        if not rem[k]:
+            continue
+        s = shapes[k]
+        partners = [p for p in by_link[(s.prev_perms, s.perms)] if rem[p] and p != k]
+        if not partners:
+            continue
+        p = max(partners, key=lambda p: (rem[p], -p))
+        q = shapes[p]
+        # Orient the pair: the stack-like side (rw-p, bigger) first.
+        (a, sa), (b, sb) = sorted(((k, s), (p, q)), key=lambda kv: (kv[1].perms != "rw-p", -kv[1].size, kv[0]))
+        if sa.perms == "rw-p" and sb.perms == "---p" and sa.size >= STACK_MIN and sb.size <= GUARD_MAX \
+                and sa.size > sb.size:
+            stacks = _take(rem, a, rem[a])
+            guards = _take(rem, b, stacks)
+            keys = {a, b}
+            for g in [g for g, t in shapes.items() if t.perms == "---p" and t.size == sb.size and not t.contiguous]:
+                if guards >= stacks:
+                    break
+                got = _take(rem, g, stacks - guards)
+                guards += got
+                keys.add(g) if got else None
+            entry = ("thread_stacks", f"{size_label(sa.size)} {sa.perms} + {size_label(sb.size)} guard")
+            areas = stacks + guards
+        else:
+            first = _take(rem, k, rem[k])
+            second = _take(rem, p, first + 1)  # the run's ends differ by one at most
+            keys = {k, p}
+            areas = first + second
+            if sa.size == sb.size:
+                entry = ("anon_shape", f"{size_label(sa.size)} {sa.perms}/{sb.perms} alternating")
+            else:
+                entry = ("anon_shape", f"{size_label(sa.size)} {sa.perms}/{size_label(sb.size)} {sb.perms} alternating")
+        old = merged.get(entry)
+        merged[entry] = [(old[0] if old else 0) + areas, (old[1] if old else set()) | keys]
+    return [Candidate(pattern, label, areas, frozenset(keys)) for (pattern, label), (areas, keys) in merged.items()]
+
+
+def _leftovers(rem, shapes) -> list[Candidate]:
+    """What is left, by size and protections: pieces with holes between them, or other areas."""
+    groups: dict[str, list] = {}
+    for k, n in rem.items():
+        if not n:
+            continue
+        s = shapes[k]
+        holes = not s.contiguous and s.prev_perms == s.perms
+        label = f"{size_label(s.size)} {s.perms} " + ("pieces with holes" if holes else "areas")
+        g = groups.setdefault(label, [0, set()])
+        g[0] += n
+        g[1].add(k)
+    return [Candidate("anon_shape", label, n, frozenset(keys)) for label, (n, keys) in groups.items()]
