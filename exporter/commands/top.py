@@ -1,4 +1,4 @@
-"""``vma-exporter top``: the node's processes ranked by map areas.
+"""``vma-exporter top``: the node's processes ranked by map areas, and what holds them.
 
 One pass of the exporter's own Collector (so the same config, --path.procfs
 and --path.sysfs as the daemon, and no second reading of /proc): per process
@@ -25,6 +25,11 @@ from exporter.commands.common import (
     positive_int,
     roots_of,
 )
+from exporter.patterns import Pattern
+from exporter.patterns import threads as thread_check
+from exporter.procfs import ProcfsError
+from exporter.procfs.paths import Roots
+from exporter.procfs.stat import read_stat
 from exporter.snapshot import ProcessSample, Snapshot
 
 # Shares of max_map_count that colour the %MAX column: the daemon's default
@@ -65,15 +70,36 @@ def header_lines(snap: Snapshot, style: fmt.Style) -> list[str]:
     return lines
 
 
+def checked_patterns(procs, roots: Roots | None) -> dict[tuple[int, int], tuple[Pattern, ...]]:
+    """Each process's patterns, thread stacks checked against its thread count
+    (read from /proc/PID/stat only for the processes that show thread stacks)."""
+    out = {}
+    for p in procs:
+        found = p.maps.patterns if p.maps else ()
+        if roots is not None and any(x.pattern == "thread_stacks" for x in found):
+            try:
+                stat = read_stat(roots, p.pid)
+                if stat.starttime_ticks == p.starttime_ticks:
+                    found = thread_check.check(found, stat.num_threads)
+            except ProcfsError:
+                pass  # exited since: shown as the maps said
+        out[p.identity] = found
+    return out
+
+
 def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
-                growth: dict[tuple[int, int], int | None] | None = None) -> list[str]:
-    """The header and the ranked table; *growth* (watch mode) adds the GROWTH column."""
+                growth: dict[tuple[int, int], int | None] | None = None, roots: Roots | None = None) -> list[str]:
+    """The header and the ranked table; *growth* (watch mode) adds the GROWTH column.
+
+    KIND, HOLDS and WHAT are the first of the process's patterns: what holds
+    most of its areas (exporter/patterns), "-" when nothing multiplies."""
     lines = header_lines(snap, style)
     procs = snap.processes[:limit] if limit else snap.processes
+    patterns = checked_patterns(procs, roots)
     headers = ["PID", "COMM", "GROUP", "AREAS"] + (["GROWTH"] if growth is not None else []) + [
-        "%MAX", "VIRT", "RES", "SHR", "HUGETLB", "OBJ AREAS", "TOP OBJECT"]
+        "%MAX", "VIRT", "RES", "SHR", "HUGETLB", "KIND", "HOLDS", "WHAT"]
     right = [True, False, False, True] + ([True] if growth is not None else []) + [
-        True, True, True, True, True, True, False]
+        True, True, True, True, True, False, True, False]
     rows = []
     for p in procs:
         share = _share(p, snap.max_map_count)
@@ -85,10 +111,11 @@ def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
             row.append(g if g == "" else ("new", style.cyan) if g is None
                        else (fmt.signed(g), style.yellow if g > 0 else None))
         s = p.status
+        first = patterns.get(p.identity, ())[:1]
         row += [(fmt.percent(share), paint), fmt.human_bytes(s.virtual), fmt.human_bytes(s.resident),
                 fmt.human_bytes(s.shared), fmt.human_bytes(s.hugetlb),
-                str(p.maps.top_object_areas) if p.maps and p.maps.top_object else "-",
-                _short(p.maps.top_object if p.maps else None)]
+                first[0].pattern if first else "-", str(first[0].areas) if first else "-",
+                _short(first[0].label if first else None)]
         rows.append(row)
     lines.append("")
     lines.extend(fmt.table(headers, rows, right, style))
@@ -98,8 +125,9 @@ def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
 
 
 def render_json(snap: Snapshot, limit: int | None,
-                growth: dict[tuple[int, int], int | None] | None = None) -> dict:
+                growth: dict[tuple[int, int], int | None] | None = None, roots: Roots | None = None) -> dict:
     procs = snap.processes[:limit] if limit else snap.processes
+    patterns = checked_patterns(procs, roots)
     out = []
     for p in procs:
         s, m = p.status, p.maps
@@ -111,6 +139,8 @@ def render_json(snap: Snapshot, limit: int | None,
             "top_object": m.top_object if m else None,
             "top_object_map_areas": m.top_object_areas if m and m.top_object else None,
             "map_areas_by_kind": dict(m.by_kind) if m else None,
+            "patterns": [{"pattern": x.pattern, "label": x.label, "map_areas": x.areas}
+                         for x in patterns.get(p.identity, ())] if m else None,
             "exported": p.exported,  # whether the daemon gives it per-process series
         }
         if growth is not None:
@@ -162,15 +192,16 @@ def register(subparsers, add_common) -> None:
 
 @guarded("top")
 def run(args) -> int:
-    collector = Collector(roots_of(args), load_config_or_fail(args))
+    roots = roots_of(args)
+    collector = Collector(roots, load_config_or_fail(args))
     collector.detail_all = True  # the top object of every process, not only the exported ones
     style = fmt.Style(fmt.use_colour(args.color, sys.stdout))
     if not args.watch:
         snap = collector.collect()
         if args.json:
-            print(json.dumps(render_json(snap, args.limit), indent=2))
+            print(json.dumps(render_json(snap, args.limit, roots=roots), indent=2))
         else:
-            print("\n".join(render_text(snap, style, args.limit)))
+            print("\n".join(render_text(snap, style, args.limit, roots=roots)))
         return 0
     in_place = sys.stdout.isatty() and not args.json
     prev, n = None, 0
@@ -180,11 +211,11 @@ def run(args) -> int:
             snap = collector.collect()
             growth = growth_since(prev, snap)
             if args.json:
-                out = json.dumps(render_json(snap, args.limit, growth))
+                out = json.dumps(render_json(snap, args.limit, growth, roots))
             else:
                 stamp = time.strftime("%H:%M:%S", time.localtime(snap.timestamp))
                 head = style.dim(f"every {args.watch:g} s, refresh {n + 1}, {stamp}; growth since the previous")
-                out = "\n".join([head] + render_text(snap, style, args.limit, growth))
+                out = "\n".join([head] + render_text(snap, style, args.limit, growth, roots))
                 out = CLEAR + out if in_place else out + ("\n" if not args.count or n + 1 < args.count else "")
             print(out, flush=True)
             prev, n = snap, n + 1

@@ -28,19 +28,20 @@ _ORDER = {p: i for i, p in enumerate(("object", "family", "directory", "thread_s
                                       "anon_shape", "anon_name"))}
 
 
-def name_candidates(objects: dict[str, int], groups: NameGroups, anon_names: dict[str, int]) -> list[Candidate]:
+def name_candidates(objects: dict[str, int], groups: NameGroups, anon_names: dict[str, int],
+                    min_areas: int = MIN_AREAS) -> list[Candidate]:
     out = [Candidate("object", name, n, directory=directory_of(name), family=family_of(name))
-           for name, n in objects.items() if n >= MIN_AREAS]
-    out += [Candidate("anon_name", name, n) for name, n in anon_names.items() if n >= MIN_AREAS]
+           for name, n in objects.items() if n >= min_areas]
+    out += [Candidate("anon_name", name, n) for name, n in anon_names.items() if n >= min_areas]
     top_family_in: dict[str, int] = {}
     for family, g in groups.families.items():
         d = family_directory(family)
         top_family_in[d] = max(top_family_in.get(d, 0), g.areas)
-        if g.members >= 2 and g.areas >= MIN_AREAS and 2 * g.top < g.areas:
+        if g.members >= 2 and g.areas >= min_areas and 2 * g.top < g.areas:
             out.append(Candidate("family", family, g.areas, directory=d))
     for d, g in groups.directories.items():
         top = max(g.top, top_family_in.get(d, 0))
-        if g.members >= 2 and g.areas >= MIN_AREAS and 2 * top < g.areas:
+        if g.members >= 2 and g.areas >= min_areas and 2 * top < g.areas:
             out.append(Candidate("directory", d, g.areas, directory=d))
     return out
 
@@ -56,8 +57,8 @@ def _nested(c: Candidate, chosen: Candidate) -> bool:
 
 
 def choose(found: list[Candidate], total: int, limit: int | None = TOP,
-           min_share: float = MIN_SHARE) -> list[Candidate]:
-    ordered = sorted((c for c in found if c.areas >= MIN_AREAS),
+           min_share: float = MIN_SHARE, min_areas: int = MIN_AREAS) -> list[Candidate]:
+    ordered = sorted((c for c in found if c.areas >= min_areas),
                      key=lambda c: (-c.areas, _ORDER.get(c.pattern, 99), c.label))
     chosen: list[Candidate] = []
     for c in ordered:

@@ -4,38 +4,27 @@ The binary is compiled once per test session with the system C compiler.
 """
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
+
+from helpers.cbuild import build as build_c
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "workload.c")
-BIN_DIR = os.path.join(HERE, "bin")
-BINARY = os.path.join(BIN_DIR, "workload")
 
 
 def build() -> str:
     """Compile workload.c if the binary is missing or older than the source."""
-    if os.path.exists(BINARY) and os.path.getmtime(BINARY) >= os.path.getmtime(SOURCE):
-        return BINARY
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise RuntimeError("no C compiler: scripts/test.sh installs gcc")
-    os.makedirs(BIN_DIR, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=BIN_DIR)
-    os.close(fd)
-    subprocess.run([cc, "-O2", "-Wall", "-pthread", "-o", tmp, SOURCE, "-lrt"], check=True)
-    os.replace(tmp, BINARY)  # atomic: parallel sessions never run a half-written binary
-    return BINARY
+    return build_c(SOURCE, "workload")
 
 
 class Workload:
     """A running workload process; use as a context manager."""
 
-    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None):
-        self.args = [build(), *map(str, args)]
+    def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None,
+                 binary: str | None = None):
+        self.args = [binary or build(), *map(str, args)]
         self.timeout = timeout
         self.preexec_fn = preexec_fn
         # A comm of its own lets a test select only its processes (at most 15 characters).
