@@ -100,8 +100,12 @@ def _pairs(rem, shapes) -> list[Candidate]:
             entry = ("thread_stacks", f"{size_label(sa.size)} {sa.perms} + {size_label(sb.size)} guard")
             areas = stacks + guards
         else:
-            first = _take(rem, k, rem[k])
-            second = _take(rem, p, first + 1)  # the run's ends differ by one at most
+            # A run's two sides differ by one area at most; the busier side may
+            # share its shape with another pattern (a thread's guard is a 4 KiB
+            # ---p page after rw-p too), so it gives only as many as pair up.
+            c1, c2 = rem[k], rem[p]
+            first = _take(rem, k, min(c1, c2 + 1))
+            second = _take(rem, p, min(c2, c1 + 1))
             keys = {k, p}
             areas = first + second
             if sa.size == sb.size:
