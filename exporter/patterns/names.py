@@ -11,11 +11,11 @@ objects never had a directory, and ``[heap]``-style names are not objects.
 """
 
 import re
-from dataclasses import dataclass, field
 
 DELETED = " (deleted)"
 _NO_DIRECTORY = ("/memfd:", "/SYSV", "/anon_hugepage", "/dev/zero", "/[aio]", "/dmabuf:")
 _DIGITS = re.compile(r"\d+")
+_HAS_DIGIT = re.compile(r"\d")
 MAX_GROUPS = 50_000  # groups kept before the smallest are dropped (bounds memory)
 
 
@@ -42,28 +42,35 @@ def family_of(name: str) -> str | None:
     return directory + family if family != base else None
 
 
-@dataclass
 class Group:
-    areas: int = 0
-    members: int = 0  # distinct names
-    top: int = 0  # areas of its busiest member
+    """A directory's or family's areas, its distinct members, its busiest member's areas."""
+
+    __slots__ = ("areas", "members", "top")
+
+    def __init__(self):
+        self.areas = self.members = self.top = 0
 
 
-@dataclass
 class NameGroups:
-    """Directories and families with their areas, fed once per distinct object name."""
+    """Directories and families with their areas, fed once per distinct object name.
 
-    directories: dict[str, Group] = field(default_factory=dict)
-    families: dict[str, Group] = field(default_factory=dict)
+    add() runs for every distinct name of a process that maps tens of thousands
+    of files, so it splits the path once and builds a family only for a name
+    with a digit in it."""
+
+    def __init__(self):
+        self.directories: dict[str, Group] = {}
+        self.families: dict[str, Group] = {}
 
     def add(self, name: str, areas: int) -> None:
-        directory = directory_of(name)
-        if directory is None:
+        path = name[: -len(DELETED)] if name.endswith(DELETED) else name
+        if not path.startswith("/") or path.startswith(_NO_DIRECTORY):
             return
-        _count(self.directories, directory, areas)
-        family = family_of(name)
-        if family is not None:
-            _count(self.families, family, areas)
+        cut = path.rfind("/") + 1
+        _count(self.directories, path[:cut], areas)
+        base = path[cut:]
+        if _HAS_DIGIT.search(base):
+            _count(self.families, path[:cut] + _DIGITS.sub("*", base), areas)
 
     def bound(self) -> None:
         for groups in (self.directories, self.families):
@@ -79,7 +86,8 @@ def _count(groups: dict[str, Group], key: str, areas: int) -> None:
         g = groups[key] = Group()
     g.areas += areas
     g.members += 1
-    g.top = max(g.top, areas)
+    if areas > g.top:
+        g.top = areas
 
 
 def family_directory(family: str) -> str:

@@ -93,15 +93,17 @@ def _lanes(n: int, value: int) -> int:
 # In a lane (digit k of the line at bits 4*(47-k)..): start at bits 144..191,
 # end at 92..139, the flags r, w, x, s at 84, 80, 76, 72; the rest is 0.
 _E_MASK, _P_MASK, _GAP = ((1 << 48) - 1) << 92, sum(1 << b for b in (72, 76, 80, 84)), 1 << 140
-_masks: dict[int, tuple[int, int, int]] = {}
+_masks: dict[int, tuple[int, int, int, int]] = {}
 
 
-def _masks_for(n: int) -> tuple[int, int, int]:
+def _masks_for(n: int) -> tuple[int, int, int, int]:
+    """The masks for n lanes (made once per chunk size: chunks are mostly the same size)."""
     m = _masks.get(n)
     if m is None:
         if len(_masks) > 64:  # chunk sizes are few; keep the cache small anyway
             _masks.clear()
-        m = _masks[n] = (_lanes(n, _E_MASK), _lanes(n, _P_MASK), _lanes(n, _GAP))
+        low = (1 << (192 * (n - 3))) - 1 if n > 3 else 0  # lanes 0 .. n-4
+        m = _masks[n] = (_lanes(n, _E_MASK), _lanes(n, _P_MASK), _lanes(n, _GAP), low)
     return m
 
 
@@ -120,10 +122,24 @@ class ShapeTally:
             self._slow(_records_of(text))
 
     def add_mixed(self, buf: bytes, cut: int) -> None:
-        """*buf*[:cut] has named lines too: take the anonymous ones out first."""
-        recs = _records_of(buf if cut == len(buf) else buf[:cut])
+        """*buf*[:cut] has named lines too. Named lines come in clusters (the
+        binary and heap low, libraries high), so the anonymous lines before the
+        first named line and after the last take the fast path as they are;
+        only the lines between are sorted out first."""
+        first = buf.find(b"  ", 0, cut)  # every named line, and no other, holds two spaces
+        last = buf.rfind(b"  ", 0, cut)
+        if first < 0:
+            self.add_pure(buf, cut, buf.count(b"\n", 0, cut))
+            return
+        start = buf.rfind(b"\n", 0, first) + 1
+        end = buf.find(b"\n", last, cut) + 1 or cut
+        if start:
+            self.add_pure(buf[:start], start, buf.count(b"\n", 0, start))
+        recs = _records_of(buf[start:end])
         if recs and not self._fast(ANON_END.join(recs) + ANON_END, len(recs)):
             self._slow(recs)
+        if end < cut:
+            self.add_pure(buf[end:cut], cut - end, buf.count(b"\n", end, cut))
 
     def add_line(self, line: bytes) -> None:
         """A last line without its newline (a truncated file)."""
@@ -139,7 +155,7 @@ class ShapeTally:
             x = int.from_bytes(binascii.unhexlify(text.translate(_TABLE, b":")), "big")
         except (binascii.Error, ValueError):  # not kernel text (a fuzzer's bytes)
             return False
-        e_mask, p_mask, gap_mask = _masks_for(n)
+        e_mask, p_mask, gap_mask, low = _masks_for(n)
         top = 192 * (n - 1)  # the first line is the most significant lane
         end = x & e_mask
         start = (x >> 52) & e_mask
@@ -155,7 +171,7 @@ class ShapeTally:
         # >> 16 puts the size in 4 KiB units at bits 88..123: the key is a lane's
         # middle word (bits 64..127), laid out as encode() says.
         keys = ((end - start) >> 16) | perms | prev | gap
-        if self._periodic(keys, n, top):
+        if self._periodic(keys, n, top, low):
             self._end, self._bits = int(text[-36:-24], 16), perm_bits(text[-23:-19])
             return True
         try:
@@ -170,17 +186,14 @@ class ShapeTally:
         self._bound()
         return True
 
-    def _periodic(self, keys: int, n: int, top: int) -> bool:
+    def _periodic(self, keys: int, n: int, top: int, low: int) -> bool:
         """Count the keys without a Counter when the lanes below the first repeat
         every one or two lanes (a carved reservation, pieces, stacks: what
-        multiplies is regular): two compares instead of an array and a tally."""
-        if n < 5:
-            return False
-        body = keys & ((1 << top) - 1)
-        if body >> 384 != body & ((1 << (top - 384)) - 1):
+        multiplies is regular): one compare instead of an array and a tally."""
+        if n < 5 or (keys >> 384) & low != keys & low:  # lanes 2..n-2 against 0..n-4
             return False
         lane = (1 << 192) - 1
-        k0, k1, rest = (body & lane) >> 64, ((body >> 192) & lane) >> 64, n - 1
+        k0, k1, rest = (keys & lane) >> 64, ((keys >> 192) & lane) >> 64, n - 1
         self.counts[keys >> (top + 64)] += 1
         self.counts[k0] += (rest + 1) // 2
         self.counts[k1] += rest // 2
