@@ -302,7 +302,7 @@ def render_json(r: Report, examples: int) -> dict:
 
 def register(subparsers, add_common) -> None:
     p = subparsers.add_parser(
-        "diff", help="what map areas a process gained or lost, by backing object",
+        "diff", help="what map areas a process gained or lost, by region, shape and backing object",
         description="Compare two reads of a process's map areas: of PID, --interval seconds apart; of a "
                     "saved snapshot (--from FILE) and PID now; or of two saved snapshots "
                     "(--from FILE --to FILE). Snapshots come from `vma-exporter snapshot PID > FILE`; "

@@ -10,9 +10,10 @@ BIN_DIR = os.path.join(HERE, "bin")
 
 
 def build(source: str, name: str) -> str:
-    """tests/helpers/bin/NAME from SOURCE, compiled again when the source is newer."""
+    """tests/helpers/bin/NAME from SOURCE, compiled again when it or helper.h is newer."""
     binary = os.path.join(BIN_DIR, name)
-    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
+    newest = max(os.path.getmtime(source), os.path.getmtime(os.path.join(HERE, "helper.h")))
+    if os.path.exists(binary) and os.path.getmtime(binary) >= newest:
         return binary
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
