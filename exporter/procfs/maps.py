@@ -1,4 +1,4 @@
-"""/proc/PID/maps: the kernel's count of map areas, by kind, and the busiest object.
+"""/proc/PID/maps: the kernel's count of map areas, by kind, the busiest object, and what multiplies.
 
 proc(5). One line per map area (VMA)::
 
@@ -19,6 +19,11 @@ pads the name to a column with ``seq_pad(m, ' ')``, which writes at least one
 more space; so a name always follows two spaces, and no fixed field ever holds
 two spaces in a row (show_map_vma in fs/proc/task_mmu.c; since 3.x).
 Anonymous lines end in ``"0 \\n"``: a single space.
+
+What multiplies (MapsSummary.patterns) comes from the same read: the names
+tallied here, grouped by directory and family once per distinct name, and the
+anonymous lines' shapes, tallied per chunk by maps_shapes.py; exporter/patterns
+ranks them.
 """
 
 import os

@@ -9,12 +9,15 @@ Each shape is one int (``encode``); the tally counts them per chunk of text.
 
 Why this way: a process may hold a million anonymous areas, and any Python
 step per area (even a regex match, ~150 ns) would cost more than the kernel
-spends writing the line. So the text of a chunk becomes one big integer in
-a few C calls (``bytes.replace``, ``translate``, ``unhexlify``,
-``int.from_bytes``), every area a 128-bit lane of it, and the fields of all
-areas are computed at once with shifts and masks: no carry crosses a lane,
-because each lane's end is above its start. The lanes' low words are the
-shape keys, which ``Counter`` tallies from an ``array``. Lines whose
+spends writing the line. So a run of anonymous lines becomes one big integer
+in three C calls (``translate``, ``unhexlify``, ``int.from_bytes``): a line
+of 12-digit addresses is 49 bytes, 48 hex digits once ":" is deleted, one
+192-bit lane. The fields of all areas are then computed at once with shifts
+and masks; no carry crosses a lane, because each lane's end is above its
+start. Each lane's middle word is its key. What multiplies is regular, so
+when the keys repeat every one or two lanes one compare counts them;
+otherwise ``Counter`` tallies them from an ``array``. Named lines are taken
+out of a chunk with ``split`` and ``rpartition`` over ``map``; lines whose
 addresses are not 12 hex digits (32-bit processes, low mappings) take a
 slower path of C-level ``map`` calls that gives the same keys.
 
@@ -171,6 +174,8 @@ class ShapeTally:
         # >> 16 puts the size in 4 KiB units at bits 88..123: the key is a lane's
         # middle word (bits 64..127), laid out as encode() says.
         keys = ((end - start) >> 16) | perms | prev | gap
+        if keys < 0:  # an end below its start: not kernel text
+            return False
         if self._periodic(keys, n, top, low):
             self._end, self._bits = int(text[-36:-24], 16), perm_bits(text[-23:-19])
             return True
@@ -236,7 +241,7 @@ def _records_of(text: bytes) -> list[bytes]:
 
 def tally(data: bytes) -> Counter:
     """The tally of a whole maps text through the slow path: the reference the
-    fast path is tested against, and what tools use on a few areas."""
+    fast path is tested against."""
     t = ShapeTally()
     t._slow(_records_of(data if data.endswith(b"\n") else data + b"\n"))
     return t.counts
