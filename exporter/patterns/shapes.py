@@ -76,45 +76,51 @@ def _pairs(rem, shapes) -> list[Candidate]:
         by_link[(shapes[k].perms, shapes[k].prev_perms)].append(k)
     merged: dict[tuple[str, str], list] = {}
     for k in busiest:
-        if not rem[k]:
-            continue
-        s = shapes[k]
-        partners = [p for p in by_link[(s.prev_perms, s.perms)] if rem[p] and p != k]
-        if not partners:
+        partners = [p for p in by_link[(shapes[k].prev_perms, shapes[k].perms)] if rem[p] and p != k]
+        if not rem[k] or not partners:
             continue
         p = max(partners, key=lambda p: (rem[p], -p))
-        q = shapes[p]
-        # Orient the pair: the stack-like side (rw-p, bigger) first.
-        (a, sa), (b, sb) = sorted(((k, s), (p, q)), key=lambda kv: (kv[1].perms != "rw-p", -kv[1].size, kv[0]))
-        if sa.perms == "rw-p" and sb.perms == "---p" and sa.size >= STACK_MIN and sb.size <= GUARD_MAX \
+        # The stack-like side (rw-p, bigger) first.
+        a, b = sorted((k, p), key=lambda x: (shapes[x].perms != "rw-p", -shapes[x].size, x))
+        sa, sb = shapes[a], shapes[b]
+        if sa.perms == "rw-p" and sb.perms == "---p" and STACK_MIN <= sa.size and sb.size <= GUARD_MAX \
                 and sa.size > sb.size:
-            stacks = _take(rem, a, rem[a])
-            guards = _take(rem, b, stacks)
-            keys = {a, b}
-            for g in [g for g, t in shapes.items() if t.perms == "---p" and t.size == sb.size and not t.contiguous]:
-                if guards >= stacks:
-                    break
-                got = _take(rem, g, stacks - guards)
-                guards += got
-                keys.add(g) if got else None
             entry = ("thread_stacks", f"{size_label(sa.size)} {sa.perms} + {size_label(sb.size)} guard")
-            areas = stacks + guards
+            areas, keys = _stacks(rem, shapes, a, b)
         else:
-            # A run's two sides differ by one area at most; the busier side may
-            # share its shape with another pattern (a thread's guard is a 4 KiB
-            # ---p page after rw-p too), so it gives only as many as pair up.
-            c1, c2 = rem[k], rem[p]
-            first = _take(rem, k, min(c1, c2 + 1))
-            second = _take(rem, p, min(c2, c1 + 1))
-            keys = {k, p}
-            areas = first + second
-            if sa.size == sb.size:
-                entry = ("anon_shape", f"{size_label(sa.size)} {sa.perms}/{sb.perms} alternating")
-            else:
-                entry = ("anon_shape", f"{size_label(sa.size)} {sa.perms}/{size_label(sb.size)} {sb.perms} alternating")
-        old = merged.get(entry)
-        merged[entry] = [(old[0] if old else 0) + areas, (old[1] if old else set()) | keys]
+            label = (f"{size_label(sa.size)} {sa.perms}/{sb.perms}" if sa.size == sb.size
+                     else f"{size_label(sa.size)} {sa.perms}/{size_label(sb.size)} {sb.perms}")
+            entry = ("anon_shape", label + " alternating")
+            areas, keys = _alternating(rem, k, p)
+        old = merged.setdefault(entry, [0, set()])
+        old[0] += areas
+        old[1] |= keys
     return [Candidate(pattern, label, areas, frozenset(keys)) for (pattern, label), (areas, keys) in merged.items()]
+
+
+def _stacks(rem, shapes, stack: int, guard: int) -> tuple[int, set]:
+    """Each stack with one guard: the guard right after the previous stack, or (the
+    first of a run) a guard that follows something else."""
+    stacks = _take(rem, stack, rem[stack])
+    guards = _take(rem, guard, stacks)
+    keys = {stack, guard}
+    size = shapes[guard].size
+    for g in [g for g, t in shapes.items() if t.perms == "---p" and t.size == size and not t.contiguous]:
+        if guards >= stacks:
+            break
+        got = _take(rem, g, stacks - guards)
+        if got:
+            guards += got
+            keys.add(g)
+    return stacks + guards, keys
+
+
+def _alternating(rem, k: int, p: int) -> tuple[int, set]:
+    """A run's two sides differ by one area at most; the busier side may share its
+    shape with another pattern (a thread's guard is a 4 KiB ---p page after rw-p
+    too), so it gives only as many as pair up."""
+    c1, c2 = rem[k], rem[p]
+    return _take(rem, k, min(c1, c2 + 1)) + _take(rem, p, min(c2, c1 + 1)), {k, p}
 
 
 def _leftovers(rem, shapes) -> list[Candidate]:
