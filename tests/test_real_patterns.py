@@ -10,6 +10,7 @@ per-process pattern series will carry.
 import os
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -134,3 +135,16 @@ def test_dpdk_hugepage_files_are_one_family(hugetlbfs):
     assert len(mine) == 64 and all(a[1] - a[0] == 2 << 20 for a in mine)
     assert s.patterns[0] == ("family", f"{hugetlbfs}/rtemap_*", 64)
     assert kinds["hugetlb"] == 64, "the mount is known: the files are hugetlb"
+
+
+def test_the_label_stays_while_the_pattern_grows():
+    """Scrape after scrape the count grows and the label does not change: no address in it."""
+    with pattern_process("carve-grow", 20_000, 3000) as p:
+        seen, deadline = [], time.monotonic() + 60
+        while len(seen) < 3:
+            assert time.monotonic() < deadline, f"the reservation stopped growing: {seen}"
+            first = summary_of(p.pid).patterns[0]
+            if not seen or first.areas > seen[-1].areas:
+                seen.append(first)
+    assert {(x.pattern, x.label) for x in seen} == {("anon_shape", "4KiB rw-p/---p alternating")}
+    assert seen[0].areas < seen[1].areas < seen[2].areas
