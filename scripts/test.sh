@@ -10,6 +10,7 @@ need() { command -v "$1" >/dev/null || missing+=("${@:2}"); }
 
 need promtool prometheus           # promtool and a real Prometheus: rule tests, end-to-end tests
 need cc gcc libc6-dev              # the C test workloads
+need mount mount                   # a hugetlbfs mount for the hugepage-file pattern test (root)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
