@@ -19,27 +19,30 @@ _HAS_DIGIT = re.compile(r"\d")
 MAX_GROUPS = 50_000  # groups kept before the smallest are dropped (bounds memory)
 
 
-def plain(name: str) -> str:
-    """The path without the kernel's " (deleted)" mark: an unlinked file stays in its group."""
-    return name[: -len(DELETED)] if name.endswith(DELETED) else name
+def groups_of(name: str) -> tuple[str, str | None] | None:
+    """(directory, family) of a name; None for names that are not paths.
+
+    '/dev/hugepages/rtemap_12' -> ('/dev/hugepages/', '/dev/hugepages/rtemap_*');
+    '/var/lib/index/_a.cfs' -> ('/var/lib/index/', None): no number, no family.
+    It runs for every distinct name of a process that maps tens of thousands of
+    files: the path is split once, and a family made only when there is a digit.
+    """
+    path = name[: -len(DELETED)] if name.endswith(DELETED) else name  # an unlinked file stays in its group
+    if not path.startswith("/") or path.startswith(_NO_DIRECTORY):
+        return None
+    cut = path.rfind("/") + 1
+    base = path[cut:]
+    return path[:cut], (path[:cut] + _DIGITS.sub("*", base) if _HAS_DIGIT.search(base) else None)
 
 
 def directory_of(name: str) -> str | None:
-    """'/var/lib/index/_0.cfs' -> '/var/lib/index/'; None for names that are not paths."""
-    path = plain(name)
-    if not path.startswith("/") or path.startswith(_NO_DIRECTORY):
-        return None
-    return path[: path.rfind("/") + 1]
+    g = groups_of(name)
+    return g[0] if g else None
 
 
 def family_of(name: str) -> str | None:
-    """'/dev/hugepages/rtemap_12' -> '/dev/hugepages/rtemap_*'; None without a number."""
-    directory = directory_of(name)
-    if directory is None:
-        return None
-    base = plain(name)[len(directory):]
-    family = _DIGITS.sub("*", base)
-    return directory + family if family != base else None
+    g = groups_of(name)
+    return g[1] if g else None
 
 
 class Group:
@@ -52,25 +55,18 @@ class Group:
 
 
 class NameGroups:
-    """Directories and families with their areas, fed once per distinct object name.
-
-    add() runs for every distinct name of a process that maps tens of thousands
-    of files, so it splits the path once and builds a family only for a name
-    with a digit in it."""
+    """Directories and families with their areas, fed once per distinct object name."""
 
     def __init__(self):
         self.directories: dict[str, Group] = {}
         self.families: dict[str, Group] = {}
 
     def add(self, name: str, areas: int) -> None:
-        path = name[: -len(DELETED)] if name.endswith(DELETED) else name
-        if not path.startswith("/") or path.startswith(_NO_DIRECTORY):
-            return
-        cut = path.rfind("/") + 1
-        _count(self.directories, path[:cut], areas)
-        base = path[cut:]
-        if _HAS_DIGIT.search(base):
-            _count(self.families, path[:cut] + _DIGITS.sub("*", base), areas)
+        g = groups_of(name)
+        if g is not None:
+            _count(self.directories, g[0], areas)
+            if g[1] is not None:
+                _count(self.families, g[1], areas)
 
     def bound(self) -> None:
         for groups in (self.directories, self.families):
