@@ -7,6 +7,7 @@ its lanes), and the summary of an exported process must name what
 per-process pattern series will carry.
 """
 
+import json
 import os
 import subprocess
 import tempfile
@@ -14,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from helpers.cli import cli
 from helpers.host import host_lock, sysfs_value
 from helpers.patterns import maps_lines, pattern_process
 
@@ -131,10 +133,15 @@ def test_dpdk_hugepage_files_are_one_family(hugetlbfs):
     with pattern_process("hugefiles", hugetlbfs, 64) as p:
         mine = [a for a in maps_lines(p.pid) if a[3].startswith(f"{hugetlbfs}/rtemap_")]
         s = summary_of(p.pid)
-        kinds = s.by_kind
+        explained = cli("explain", str(p.pid), "--json")
     assert len(mine) == 64 and all(a[1] - a[0] == 2 << 20 for a in mine)
     assert s.patterns[0] == ("family", f"{hugetlbfs}/rtemap_*", 64)
-    assert kinds["hugetlb"] == 64, "the mount is known: the files are hugetlb"
+    assert s.by_kind["hugetlb"] == 64, "the mount is known: the files are hugetlb"
+    first = json.loads(explained.stdout)["patterns"][0]
+    assert (first["pattern"], first["label"], first["map_areas"]) == ("family", f"{hugetlbfs}/rtemap_*", 64)
+    region = (int(first["region"]["start"], 16), int(first["region"]["end"], 16))
+    assert region == (min(a[0] for a in mine), max(a[1] for a in mine))
+    assert first["mapped_bytes"] == 64 * (2 << 20)
 
 
 def test_the_label_stays_while_the_pattern_grows():

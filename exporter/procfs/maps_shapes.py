@@ -96,18 +96,38 @@ def _lanes(n: int, value: int) -> int:
 # In a lane (digit k of the line at bits 4*(47-k)..): start at bits 144..191,
 # end at 92..139, the flags r, w, x, s at 84, 80, 76, 72; the rest is 0.
 _E_MASK, _P_MASK, _GAP = ((1 << 48) - 1) << 92, sum(1 << b for b in (72, 76, 80, 84)), 1 << 140
-_masks: dict[int, tuple[int, int, int, int]] = {}
+# Masks for the largest number of lanes seen and for the last number asked: two
+# entries of at most CACHED_LANES lanes, about 1.5 MiB (a 256 KiB chunk is ~5,400
+# lines; a whole file given as one chunk is not kept). Fewer lanes take the
+# largest's masks shifted right, which costs a fraction of building them.
+CACHED_LANES = 8192
+_widest: tuple[int, tuple[int, int, int, int]] | None = None
+_last: tuple[int, tuple[int, int, int, int]] | None = None
+
+
+def _build(n: int) -> tuple[int, int, int, int]:
+    low = (1 << (192 * (n - 3))) - 1 if n > 3 else 0  # lanes 0 .. n-4, for the periodic check
+    return _lanes(n, _E_MASK), _lanes(n, _P_MASK), _lanes(n, _GAP), low
 
 
 def _masks_for(n: int) -> tuple[int, int, int, int]:
-    """The masks for n lanes (made once per chunk size: chunks are mostly the same size)."""
-    m = _masks.get(n)
-    if m is None:
-        if len(_masks) > 64:  # chunk sizes are few; keep the cache small anyway
-            _masks.clear()
-        low = (1 << (192 * (n - 3))) - 1 if n > 3 else 0  # lanes 0 .. n-4
-        m = _masks[n] = (_lanes(n, _E_MASK), _lanes(n, _P_MASK), _lanes(n, _GAP), low)
-    return m
+    global _widest, _last
+    last = _last
+    if last is not None and last[0] == n:
+        return last[1]
+    if n > CACHED_LANES:
+        return _build(n)
+    widest = _widest
+    if widest is None or widest[0] < n:
+        masks = _build(n)
+        _widest = (n, masks)
+    elif n > 3:
+        drop = 192 * (widest[0] - n)
+        masks = tuple(m >> drop for m in widest[1])
+    else:
+        masks = _build(n)
+    _last = (n, masks)
+    return masks
 
 
 class ShapeTally:
