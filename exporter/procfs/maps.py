@@ -235,8 +235,9 @@ def _finish(lines, names, folded, deleted, classifier, shapes=None, groups=None)
             top_name, top_n = name, n
         if groups is not None:
             if is_object:
-                objects[_text(name)] = n
-                groups.add(_text(name), n)
+                text = _text(name)
+                objects[text] = n
+                groups.add(text, n)
             elif kind == "anon" and name.startswith(b"[anon:"):
                 anon_names[_text(name)] = n
     by_kind["anon"] += areas - named
