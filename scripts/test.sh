@@ -22,6 +22,7 @@ need runc runc                     # podman's runtime there (crun refuses a hybr
 need catatonit catatonit           # the pause process of a played pod's infra container
 need /usr/lib/cni/portmap containernetworking-plugins  # the bridge network and published ports
 need debootstrap debootstrap       # scripts/image.sh: a local base when no registry can be reached
+need mount mount                   # a hugetlbfs mount for the hugepage-file pattern test (root)
 
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then

@@ -21,6 +21,7 @@ from helpers.cli import (
     skip_unless_pid1_maps_unreadable,
     unused_pid,
 )
+from helpers.patterns import pattern_process
 from helpers.workload import Workload, kernel_map_areas
 
 from exporter.cli import main
@@ -68,7 +69,7 @@ def test_check_json_has_the_figures(capsys):
     assert huge["fix"][0] == "echo 'vm.nr_hugepages = 1120' >> /etc/sysctl.d/99-vma.conf && sysctl --system"
     data = got[("pid 4242 (ingest worker)", "RLIMIT_DATA")]
     assert data["status"] == "WARN"
-    assert data["data"] == {"used_bytes": 60 << 20, "limit_bytes": 64 << 20}
+    assert data["data"] == {"used_bytes": 60 << 20, "limit_bytes": 64 << 20, "left_bytes": 4 << 20}
     assert got[("pid 4242 (ingest worker)", "map areas")]["data"] == \
         {"map_areas": 51, "max_map_count": 65530, "headroom": 65479}
     assert json.loads(out)["ok"] is False
@@ -235,19 +236,46 @@ def test_a_real_process_whose_munmap_failed_is_reported_at_the_limit():
     assert result.returncode == 1
 
 
-@pytest.mark.parametrize("factor, status", [(1.0, "FAIL"), (1.05, "WARN"), (2.0, "OK")])
-def test_a_real_process_against_its_rlimit_data(factor, status):
+@pytest.mark.parametrize("extra, warn_ratio, status", [
+    (0, "0.9", "FAIL"), (512 << 10, "0.9", "FAIL"),  # less than the next ordinary allocation (1 MiB) left
+    (4 << 20, "0.01", "WARN"), (1 << 30, "0.9", "OK")])
+def test_a_real_process_against_its_rlimit_data(extra, warn_ratio, status):
     with Workload("areas", 10) as wl:
         with open(f"/proc/{wl.pid}/status") as f:
             vmdata = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
-        limit = int(vmdata * factor)
+        limit = vmdata + extra
         resource.prlimit(wl.pid, resource.RLIMIT_DATA, (limit, resource.RLIM_INFINITY))
-        result = cli("check", "--pid", str(wl.pid), "--json")
+        result = cli("check", "--pid", str(wl.pid), "--json", "--warn-ratio", warn_ratio)
     got = checks(result.stdout)[(f"pid {wl.pid} (workload)", "RLIMIT_DATA")]
-    assert got["data"] == {"used_bytes": vmdata, "limit_bytes": limit}
+    assert got["data"] == {"used_bytes": vmdata, "limit_bytes": limit, "left_bytes": extra}
     assert got["status"] == status
+    assert result.returncode == (1 if status == "FAIL" else 0)
     if status == "FAIL":
-        assert result.returncode == 1 and "brk, malloc and every private writable mapping" in got["verdict"]
+        assert "brk, malloc and every private writable mapping" in got["verdict"]
+
+
+def test_a_process_whose_1mib_mmap_was_refused_under_rlimit_data_fails():
+    """Seed 004's third cause: RLIMIT_DATA 64 MiB, and mmap of 1 MiB already says ENOMEM."""
+    with pattern_process("rlimit-data", 64) as p:
+        assert p.detail.startswith("refused errno=12"), p.detail  # the kernel refused it
+        result = cli("check", "--pid", str(p.pid), "--json")
+        text = cli("check", "--pid", str(p.pid)).stdout
+    assert result.returncode == 1
+    got = checks(result.stdout)[(f"pid {p.pid} (patterns)", "RLIMIT_DATA")]
+    assert got["status"] == "FAIL"
+    assert got["data"]["limit_bytes"] == 64 << 20 and 0 <= got["data"]["left_bytes"] < 1 << 20
+    assert got["verdict"].startswith("RLIMIT_DATA has ") and "left, less than the next ordinary allocation" in got[
+        "verdict"]
+    assert f"prlimit --pid {p.pid} --data=" in got["fix"][0]
+    assert "FAIL   RLIMIT_DATA" in text
+
+
+def test_rlimit_as_fails_below_one_allocation_and_warns_below_an_arena():
+    from exporter.commands.checks_process import rlimit_result
+    mib = 1 << 20
+    statuses = [rlimit_result("p", "RLIMIT_AS", "VmSize", 1000 * mib, (1000 + left) * mib, 0.99, "x").status
+                for left in (0.5, 100, 1000)]
+    assert statuses == ["FAIL", "WARN", "OK"]
 
 
 def test_a_missing_pid_fails_with_a_clear_error():

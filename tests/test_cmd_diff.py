@@ -20,6 +20,7 @@ from helpers.cli import (
     skip_unless_pid1_maps_unreadable,
     unused_pid,
 )
+from helpers.patterns import pattern_process
 from helpers.workload import Workload, kernel_map_areas
 
 from exporter.cli import main
@@ -180,6 +181,34 @@ def test_diff_of_a_growing_process_shows_anonymous_growth_in_text():
     assert row[-2:] == ["anon", "[anon]"] and int(row[0]) >= 100
     assert "at this rate the limit is reached in about" in lines[1]
     assert "\x1b" not in result.stdout
+
+
+def test_diff_totals_anonymous_growth_by_region_and_shape():
+    """Seed 003 growing: not "+N anon" and a list of examples, but where and what shape."""
+    with pattern_process("carve-grow", 20000, 2000) as carver:
+        lo, hi = (int(x, 16) for x in carver.detail.split("=")[1].split("-"))
+        result = cli("diff", str(carver.pid), "--interval", "1.5", "--json")
+        text = cli("diff", str(carver.pid), "--interval", "1.5").stdout
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    first = data["regions"][0]
+    assert (first["pattern"], first["label"]) == ("anon_shape", "4KiB rw-p/---p alternating")
+    assert first["delta"] >= 2000 and first["delta"] % 2 == 0, "2000 pages carved a second: 2 areas each"
+    assert lo <= int(first["start"], 16) < int(first["end"], 16) <= hi, "inside the reservation"
+    assert first["delta"] == data["map_areas_delta"], "nothing else changed"
+    assert data["patterns_now"][0]["label"] == "4KiB rw-p/---p alternating"
+    lines = text.splitlines()
+    row = lines[lines.index("BY REGION AND SHAPE") + 1]
+    assert row.startswith("  +") and " areas inside 7f" in row and row.endswith(": 4KiB rw-p/---p alternating (anon_shape)")
+
+
+def test_diff_of_a_process_that_stopped_growing_still_says_what_holds_its_areas():
+    with pattern_process("carve", 3000) as carver:
+        result = cli("diff", str(carver.pid), "--interval", "0.2")
+    lines = result.stdout.splitlines()
+    assert "no map area changed" in lines
+    assert lines[lines.index("WHAT HOLDS THE AREAS NOW") + 1].startswith(
+        "  6000 areas (99.") and lines[-1].endswith("anon_shape 4KiB rw-p/---p alternating")
 
 
 def test_snapshot_is_the_maps_file_and_diff_compares_it_with_now(tmp_path):

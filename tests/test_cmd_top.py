@@ -2,8 +2,9 @@
 
 Fixture node (tests/fixtures/cli): pid 1 systemd, 2 a kernel thread, 4242 a
 worker mapping one shm object 30 times, 5150 a DPDK-like process on
-hugetlbfs, 6000 a zombie. Expected output lives in tests/fixtures/cli/expected;
-`python3 -m pytest --update-golden` rewrites it from the current code (then review the diff).
+hugetlbfs, 6000 a zombie, 7003 a reservation carved into 400 pages. Expected output lives in
+tests/fixtures/cli/expected; `python3 -m pytest --update-golden` rewrites it from the current code
+(then review the diff).
 """
 
 import json
@@ -22,6 +23,7 @@ from helpers.cli import (
     golden,
     run_cli,
 )
+from helpers.patterns import pattern_process
 from helpers.workload import Workload, kernel_map_areas
 
 from exporter.cli import main
@@ -33,12 +35,17 @@ def test_top_over_the_fixture_node_is_exact(capsys):
     code, out, err = run_cli(capsys, "top", *ROOTS)
     assert code == 0, err
     golden("top.txt", out)
-    # What the golden file pins down, said plainly: ranked by map areas, the
-    # shm object mapped 30 times named as 4242's top object.
+    # What the golden file pins down, said plainly: ranked by map areas; what
+    # holds them: the carved reservation's shape (not its binary), the shm
+    # object mapped 30 times, the rtemap family; nothing for systemd.
     lines = out.splitlines()
+    header = lines[lines.index("") + 1]
     table = lines[lines.index("") + 2:]
-    assert [int(line.split()[0]) for line in table] == [4242, 5150, 1]
-    assert table[0].split()[-2:] == ["30", "/dev/shm/ring-buffer"]
+    assert [int(line.split()[0]) for line in table] == [7003, 4242, 5150, 1]
+    assert header.split()[-3:] == ["KIND", "HOLDS", "WHAT"]
+    assert [line[header.index("KIND"):].split(None, 2) for line in table] == [
+        ["anon_shape", "399", "4KiB rw-p/---p alternating"], ["object", "30", "/dev/shm/ring-buffer"],
+        ["family", "8", "/dev/hugepages/rtemap_*"], ["-", "-", "-"]]
 
 
 def test_top_json_over_the_fixture_node_is_exact(capsys):
@@ -47,8 +54,11 @@ def test_top_json_over_the_fixture_node_is_exact(capsys):
     data = json.loads(out)
     assert isinstance(data.pop("timestamp"), float)
     golden("top.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
-    assert [p["pid"] for p in data["processes"]] == [4242, 5150, 1], "kernel thread 2 and zombie 6000 are skipped"
-    first = data["processes"][0]
+    assert [p["pid"] for p in data["processes"]] == [7003, 4242, 5150, 1], \
+        "kernel thread 2 and zombie 6000 are skipped"
+    assert data["processes"][0]["patterns"] == [
+        {"pattern": "anon_shape", "label": "4KiB rw-p/---p alternating", "map_areas": 399}]
+    first = data["processes"][1]
     assert first["map_areas"] == 51 and first["limit_ratio"] == pytest.approx(51 / 65530)
     assert first["map_areas_by_kind"]["shm"] == 30
     assert data["hugepages"][0] == {"pagesize_bytes": 2 << 20, "total": 1024, "free": 512, "reserved": 8,
@@ -66,8 +76,8 @@ def test_top_limit_shows_the_first_n_and_says_how_many_are_left(capsys):
     code, out, _ = run_cli(capsys, "top", *ROOTS, "-n", "1")
     assert code == 0
     lines = out.splitlines()
-    assert lines[-2].split()[0] == "4242"
-    assert lines[-1] == "... 2 more (--limit)"
+    assert lines[-2].split()[0] == "7003"
+    assert lines[-1] == "... 3 more (--limit)"
 
 
 def test_top_honours_the_config_file(capsys, tmp_path):
@@ -110,6 +120,22 @@ def test_top_watch_prints_frames_with_growth_when_not_a_terminal(capsys):
         growth = row[header.index("AREAS") + len("AREAS"):header.index("GROWTH") + len("GROWTH")].strip()
         # Nothing to compare with on the first refresh; a static fixture does not grow.
         assert growth == ("" if n == 1 else "0")
+
+
+def test_top_shows_what_holds_the_areas_of_real_processes(tmp_path):
+    """KIND and WHAT: the pattern's label, not the binary, for a carved reservation;
+    thread stacks checked against the thread count."""
+    config = tmp_path / "targets.yml"
+    config.write_text('process_names:\n  - name: "p"\n    comm: [patterns]\n')
+    with pattern_process("carve", 2000) as carver, pattern_process("unjoined", 30) as quitter:
+        data = json.loads(cli("top", "--config.file", str(config), "--json").stdout)
+        text = cli("top", "--config.file", str(config)).stdout
+    procs = _by_pid(data)
+    assert procs[carver.pid]["patterns"][0] == {"pattern": "anon_shape", "label": "4KiB rw-p/---p alternating",
+                                                "map_areas": 4000}
+    assert procs[quitter.pid]["patterns"][0]["pattern"] == "exited_thread_stacks"
+    row = next(line for line in text.splitlines() if line.split() and line.split()[0] == str(carver.pid))
+    assert row.split()[-5:] == ["anon_shape", "4000", "4KiB", "rw-p/---p", "alternating"]
 
 
 def _by_pid(data: dict) -> dict[int, dict]:

@@ -358,6 +358,8 @@ def test_folding_keeps_count_kinds_and_top_object(many_distinct):
         assert s.areas == areas == oracle_count(many_distinct)
         assert s.by_kind == kinds(file=MAX_DISTINCT + 500, shm=hot), f"chunk {chunk}"
         assert (s.top_object, s.top_object_areas) == ("/dev/shm/hot", hot), f"chunk {chunk}"
+        # Folded names keep their family's areas: 50,500 files that differ only in a number.
+        assert s.patterns == (("family", "/data/shard-*.idx", MAX_DISTINCT + 500),), f"chunk {chunk}"
 
 
 def test_folding_still_leaves_out_the_vsyscall_gate():

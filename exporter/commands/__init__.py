@@ -4,4 +4,4 @@ Each module in COMMANDS has ``register(subparsers, add_common)`` adding its
 parser with ``func=run`` set, and ``run(args) -> int`` (the exit code).
 """
 
-COMMANDS: list[str] = ["top", "diff", "snapshot", "check"]  # modules under exporter.commands
+COMMANDS: list[str] = ["top", "explain", "diff", "snapshot", "check"]  # modules under exporter.commands

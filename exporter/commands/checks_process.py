@@ -14,7 +14,6 @@ and one more mapping still succeeds there.)
 """
 
 import math
-import mmap
 
 from exporter.commands import fmt
 from exporter.commands.common import CommandError, identify, process_error
@@ -28,11 +27,15 @@ from exporter.procfs.status import read_status
 from exporter.procfs.sysctl import read_max_map_count
 
 MREMAP_HEADROOM = 3  # mremap's move refuses when map_count >= max_map_count - 3
-PAGE = mmap.PAGESIZE
 # Memory available (MemAvailable / MemTotal): below FAIL the node is out of
 # memory for any practical purpose; below WARN a large mapping is at risk.
 MEM_FAIL, MEM_WARN = 0.01, 0.10
 COMMIT_WARN = 0.05  # strict overcommit: headroom under this share of CommitLimit
+NEXT_ALLOCATION = 1 << 20  # what a process maps next, at the least (rlimit_result says why)
+ARENA_RESERVE = 128 << 20  # glibc's new_heap maps 2 * HEAP_MAX_SIZE to find a 64 MiB-aligned heap
+_DIRECTIVE = {"RLIMIT_DATA": "LimitDATA", "RLIMIT_AS": "LimitAS"}
+_ULIMIT = {"RLIMIT_DATA": "-d", "RLIMIT_AS": "-v"}
+_PRLIMIT = {"RLIMIT_DATA": "data", "RLIMIT_AS": "as"}
 
 
 def map_areas_result(scope: str, count: int, limit: int, warn_ratio: float) -> Result:
@@ -59,8 +62,16 @@ def map_areas_result(scope: str, count: int, limit: int, warn_ratio: float) -> R
 
 
 def rlimit_result(scope: str, name: str, usage_name: str, used: int | None, limit: float,
-                  warn_ratio: float, consequence: str) -> Result:
-    """VmData against RLIMIT_DATA, or VmSize against RLIMIT_AS (both soft limits)."""
+                  warn_ratio: float, consequence: str, pid: int | None = None) -> Result:
+    """VmData against RLIMIT_DATA, or VmSize against RLIMIT_AS (both soft limits).
+
+    FAIL when the next ordinary allocation cannot fit under the limit: the
+    kernel refuses a mapping that would take the usage past it (may_expand_vm
+    in mm/mmap.c), and what a program maps next is seldom one page: malloc
+    maps a block above its mmap threshold (128 KiB and up, 1 MiB buffers are
+    common) or grows a heap by at least 128 KiB (M_TOP_PAD). So less than
+    NEXT_ALLOCATION left is a process whose mmap already fails.
+    """
     if used is None:
         return Result(scope, name, ERROR, "-", f"no {usage_name} in status (kernel thread or exiting?)")
     data = {"used_bytes": used, "limit_bytes": None if math.isinf(limit) else int(limit)}
@@ -69,13 +80,23 @@ def rlimit_result(scope: str, name: str, usage_name: str, used: int | None, limi
                       "no limit", data=data)
     figure = f"{usage_name} {fmt.human_bytes(used)} of {name} {fmt.human_bytes(limit)} ({fmt.percent(used / limit)})"
     left = int(limit - used)
-    if left < PAGE:
-        return Result(scope, name, FAIL, figure, f"at the limit: {consequence} fails with ENOMEM", data=data)
+    data["left_bytes"] = left
+    if left < NEXT_ALLOCATION:
+        return Result(scope, name, FAIL, figure,
+                      f"{name} has {fmt.human_bytes(max(left, 0))} left, less than the next ordinary allocation "
+                      f"({fmt.human_bytes(NEXT_ALLOCATION)}): {consequence} fails with ENOMEM",
+                      [f"raise {name} where the process is started (systemd {_DIRECTIVE[name]}=, ulimit "
+                       f"{_ULIMIT[name]}), or now: prlimit --pid {pid or 'PID'} --{_PRLIMIT[name]}=NEW_BYTES"], data=data)
+    if name == "RLIMIT_AS" and left < ARENA_RESERVE:
+        return Result(scope, name, WARN, figure,
+                      f"{fmt.human_bytes(left)} left under {name}: a new malloc arena (it reserves "
+                      f"{fmt.human_bytes(ARENA_RESERVE)} of address space) or a thread stack fails with ENOMEM",
+                      data=data)
     if used >= warn_ratio * limit:
         return Result(scope, name, WARN, figure,
-                      f"close to the limit: {fmt.human_bytes(left)} more, then {consequence} fails with ENOMEM",
-                      data=data)
-    return Result(scope, name, OK, figure, f"{fmt.human_bytes(left)} more before ENOMEM", data=data)
+                      f"close to the limit: {fmt.human_bytes(left)} left under {name}, then {consequence} fails "
+                      "with ENOMEM", data=data)
+    return Result(scope, name, OK, figure, f"{fmt.human_bytes(left)} left under {name} before ENOMEM", data=data)
 
 
 def memory_result(scope: str, mem: MemInfo, overcommit: int | None) -> Result:
@@ -132,9 +153,9 @@ def check_process(roots: Roots, pid: int, warn_ratio: float) -> list[Result]:
     try:
         status, limits = read_status(roots, pid), read_limits(roots, pid)
         results.append(rlimit_result(scope, "RLIMIT_DATA", "VmData", status.data, limits.data, warn_ratio,
-                                     "brk, malloc and every private writable mapping"))
+                                     "brk, malloc and every private writable mapping", pid))
         results.append(rlimit_result(scope, "RLIMIT_AS", "VmSize", status.virtual, limits.address_space,
-                                     warn_ratio, "every new mapping"))
+                                     warn_ratio, "every new mapping", pid))
     except ProcfsError as exc:
         results.append(Result(scope, "rlimits", ERROR, "-",
                               str(process_error(exc, roots, pid, roots.pid(pid, "status or limits")))))

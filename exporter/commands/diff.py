@@ -1,4 +1,4 @@
-"""``vma-exporter diff``: which map areas a process gained or lost, by backing object.
+"""``vma-exporter diff``: which map areas a process gained or lost, by region, shape and object.
 
 Two reads of /proc/PID/maps ``--interval`` apart (through snapshot.take), or
 saved snapshots (``--from FILE [--to FILE]``). Areas are grouped by kind and
@@ -6,7 +6,11 @@ backing object (a file, a shm object, ``[heap]``, anonymous memory); each
 group shows its count and size before and after and a few of the address
 ranges that appeared or went away. This replaces saving maps twice and
 diffing by hand (seed 002): a process that maps one shm object in a loop shows
-that object first, with its growth.
+that object first, with its growth. Changes are also totalled by pattern
+(exporter/patterns): anonymous areas by shape with the region they span, so
+a carved reservation reads as "+36000 areas inside 7f..-7f..: 4KiB
+rw-p/---p alternating", and the second read's patterns close the report, so
+"no map area changed" still says what holds the areas.
 """
 
 import json
@@ -27,6 +31,8 @@ from exporter.commands.common import (
     roots_of,
 )
 from exporter.commands.snapshot import MapsSnapshot, load, take
+from exporter.patterns import rank
+from exporter.patterns.areas import analyze, grouped, shape_keys
 from exporter.procfs.maps_areas import Area
 
 ANON = "[anon]"  # the object of areas without a name
@@ -94,12 +100,53 @@ def area_range(a: Area) -> str:
 
 
 @dataclass
+class Region:
+    """The areas of one pattern (a shape, a family, an object) that changed, and where."""
+
+    pattern: str
+    label: str
+    added: int
+    removed: int
+    start: int
+    end: int
+
+    @property
+    def delta(self) -> int:
+        return self.added - self.removed
+
+
+def regions(before: list[Area], after: list[Area], changes: list[Change]) -> list[Region]:
+    """Areas gained and lost, totalled by pattern: anonymous areas by their shape
+    (exporter/patterns), each shape in its own maps' context, named ones by object,
+    family or directory; with the address region they span."""
+    sides = []
+    for areas, pick in ((after, "added"), (before, "removed")):
+        keys = dict(zip(areas, shape_keys(areas)))
+        changed = sorted((a for c in changes for a in getattr(c, pick)), key=lambda a: a.start)
+        sides.append(grouped(changed, [keys[a] for a in changed]))
+    out: dict[tuple[str, str], Region] = {}
+    for sign, found in zip((1, -1), sides):
+        for f in found:
+            r = out.get((f.pattern, f.label))
+            if r is None:
+                r = out[(f.pattern, f.label)] = Region(f.pattern, f.label, 0, 0, f.start, f.end)
+            r.start, r.end = min(r.start, f.start), max(r.end, f.end)
+            if sign > 0:
+                r.added += f.areas
+            else:
+                r.removed += f.areas
+    return sorted(out.values(), key=lambda r: (-abs(r.delta), -(r.added + r.removed), r.pattern, r.label))
+
+
+@dataclass
 class Report:
     before: MapsSnapshot
     after: MapsSnapshot
     count_before: int
     count_after: int
     changes: list[Change]
+    regions: list[Region] = field(default_factory=list)
+    now: tuple = ()  # what holds the areas in the second read (Pattern tuples, busiest first)
 
     @property
     def interval(self) -> float | None:
@@ -125,7 +172,9 @@ class Report:
 
 def build(before: MapsSnapshot, after: MapsSnapshot) -> Report:
     a, b = before.areas(), after.areas()
-    return Report(before, after, len(a), len(b), compare(a, b))
+    changes = compare(a, b)
+    now = tuple(c.public() for c in analyze(b, rank.TOP, rank.MIN_SHARE))
+    return Report(before, after, len(a), len(b), changes, regions(a, b, changes), now)
 
 
 def _who(r: Report) -> str:
@@ -152,7 +201,14 @@ def render_text(r: Report, style: fmt.Style, examples: int, limit: int) -> list[
         lines.append(line)
     if not r.changes:
         lines.append("no map area changed")
-        return lines
+        return lines + _now(r, style)
+    if r.regions:
+        lines.append("")
+        lines.append(style.bold("BY REGION AND SHAPE"))
+        for g in r.regions[:limit]:
+            lines.append("  " + region_line(g))
+        if len(r.regions) > limit:
+            lines.append(f"  ... and {len(r.regions) - limit} more (--limit)")
     sections = (("GREW", [c for c in r.changes if c.delta > 0]),
                 ("SHRANK", sorted((c for c in r.changes if c.delta < 0), key=lambda c: c.delta)),
                 ("CHANGED (same count, other areas)", [c for c in r.changes if c.delta == 0]))
@@ -174,6 +230,29 @@ def render_text(r: Report, style: fmt.Style, examples: int, limit: int) -> list[
             lines.extend(_examples(c, examples, pad, style))
         if len(changes) > limit:
             lines.append(f"  ... and {len(changes) - limit} more (--limit)")
+    return lines + _now(r, style)
+
+
+def region_line(g: Region) -> str:
+    """'+36000 areas inside 7f3e00000000-7f3e08ca0000 (140.6 MiB): 4KiB rw-p/---p alternating (anon_shape)'."""
+    if g.added and g.removed:
+        count = f"{fmt.signed(g.delta)} areas (+{g.added} new, -{g.removed} gone)"
+    else:
+        count = f"{fmt.signed(g.delta)} areas"
+    where = "inside" if g.delta >= 0 else "from"
+    return (f"{count} {where} {g.start:x}-{g.end:x} ({fmt.human_bytes(g.end - g.start)}): "
+            f"{fmt.printable(g.label)} ({g.pattern})")
+
+
+def _now(r: Report, style: fmt.Style) -> list[str]:
+    """What holds the areas in the second read: the answer once growth has stopped."""
+    if not r.now:
+        return []
+    lines = ["", style.bold("WHAT HOLDS THE AREAS NOW")]
+    total = r.count_after
+    for p in r.now:
+        share = fmt.percent(p.areas / total) if total else "-"
+        lines.append(f"  {p.areas} areas ({share}): {p.pattern} {fmt.printable(p.label)}")
     return lines
 
 
@@ -206,6 +285,11 @@ def render_json(r: Report, examples: int) -> dict:
         "rate_per_second": r.rate,
         "max_map_count": r.limit,
         "seconds_to_limit": r.seconds_to_limit(),
+        "regions": [{
+            "pattern": g.pattern, "label": g.label, "added": g.added, "removed": g.removed, "delta": g.delta,
+            "start": f"{g.start:x}", "end": f"{g.end:x}", "size_bytes": g.end - g.start,
+        } for g in r.regions],
+        "patterns_now": [{"pattern": p.pattern, "label": p.label, "map_areas": p.areas} for p in r.now],
         "changes": [{
             "kind": c.kind, "object": c.object, "before": c.before, "after": c.after, "delta": c.delta,
             "bytes_before": c.bytes_before, "bytes_after": c.bytes_after, "bytes_delta": c.bytes_delta,
@@ -218,7 +302,7 @@ def render_json(r: Report, examples: int) -> dict:
 
 def register(subparsers, add_common) -> None:
     p = subparsers.add_parser(
-        "diff", help="what map areas a process gained or lost, by backing object",
+        "diff", help="what map areas a process gained or lost, by region, shape and backing object",
         description="Compare two reads of a process's map areas: of PID, --interval seconds apart; of a "
                     "saved snapshot (--from FILE) and PID now; or of two saved snapshots "
                     "(--from FILE --to FILE). Snapshots come from `vma-exporter snapshot PID > FILE`; "

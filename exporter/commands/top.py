@@ -1,8 +1,8 @@
-"""``vma-exporter top``: the node's processes ranked by map areas.
+"""``vma-exporter top``: the node's processes ranked by map areas, and what holds them.
 
 One pass of the exporter's own Collector (so the same config, --path.procfs
 and --path.sysfs as the daemon, and no second reading of /proc): per process
-/proc/PID/stat, status and maps; for the node /proc/sys/vm/max_map_count and
+/proc/PID/stat, statm and maps; for the node /proc/sys/vm/max_map_count and
 the hugepage pools under /sys/kernel/mm/hugepages. Every watched process is
 listed, not only those the daemon exports.
 
@@ -25,6 +25,9 @@ from exporter.commands.common import (
     positive_int,
     roots_of,
 )
+from exporter.patterns import Pattern
+from exporter.patterns import threads as thread_check
+from exporter.procfs.access import CAP_SYS_PTRACE, has_capability
 from exporter.snapshot import ProcessSample, Snapshot
 
 # Shares of max_map_count that colour the %MAX column: the daemon's default
@@ -44,10 +47,12 @@ def _short(path: str | None) -> str:
     return path if len(path) <= OBJECT_WIDTH else "..." + path[-(OBJECT_WIDTH - 3):]
 
 
-def header_lines(snap: Snapshot, style: fmt.Style) -> list[str]:
+def header_lines(snap: Snapshot, style: fmt.Style, sysfs: str = "/sys") -> list[str]:
     limit = snap.max_map_count
     lines = [style.bold("max_map_count ") + (str(limit) if limit is not None else "unknown (unreadable)")]
-    if snap.pools:
+    if snap.pools is None:
+        pools = f"unknown: sysfs unreadable at {sysfs}"
+    elif snap.pools:
         pools = "; ".join(
             f"{fmt.page_size(p.pagesize_bytes)}: {p.total} total, {p.free} free, {p.reserved} reserved, "
             f"{p.surplus} surplus" for p in snap.pools)
@@ -58,22 +63,35 @@ def header_lines(snap: Snapshot, style: fmt.Style) -> list[str]:
     line = style.bold("processes ") + f"{watched} watched of {snap.scanned} scanned"
     unreadable = sum(1 for p in snap.processes if p.map_areas is None)
     if unreadable:
-        line += f"; maps unreadable for {unreadable} (needs CAP_SYS_PTRACE)"
+        # The capability helps only when it is missing; with it, the processes refuse on their side.
+        why = ("refused even with CAP_SYS_PTRACE: not dumpable in another user namespace, or a security module"
+               if has_capability(CAP_SYS_PTRACE) else "needs CAP_SYS_PTRACE")
+        line += f"; maps unreadable for {unreadable} ({why})"
     if not snap.complete:
         line += "; collection cut short by --collect.timeout"
     lines.append(line)
     return lines
 
 
+def checked_patterns(procs) -> dict[tuple[int, int], tuple[Pattern, ...]]:
+    """Each process's patterns, thread stacks checked against its thread count."""
+    return {p.identity: thread_check.check(p.breakdown.patterns, p.threads) if p.breakdown else ()
+            for p in procs}
+
+
 def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
-                growth: dict[tuple[int, int], int | None] | None = None) -> list[str]:
-    """The header and the ranked table; *growth* (watch mode) adds the GROWTH column."""
-    lines = header_lines(snap, style)
+                growth: dict[tuple[int, int], int | None] | None = None, sysfs: str = "/sys") -> list[str]:
+    """The header and the ranked table; *growth* (watch mode) adds the GROWTH column.
+
+    KIND, HOLDS and WHAT are the first of the process's patterns: what holds
+    most of its areas (exporter/patterns), "-" when nothing multiplies."""
+    lines = header_lines(snap, style, sysfs)
     procs = snap.processes[:limit] if limit else snap.processes
+    patterns = checked_patterns(procs)
     headers = ["PID", "COMM", "GROUP", "AREAS"] + (["GROWTH"] if growth is not None else []) + [
-        "%MAX", "VIRT", "RES", "SHR", "HUGETLB", "OBJ AREAS", "TOP OBJECT"]
+        "%MAX", "VIRT", "RES", "SHR", "HUGETLB", "KIND", "HOLDS", "WHAT"]
     right = [True, False, False, True] + ([True] if growth is not None else []) + [
-        True, True, True, True, True, True, False]
+        True, True, True, True, True, False, True, False]
     rows = []
     for p in procs:
         share = _share(p, snap.max_map_count)
@@ -84,11 +102,11 @@ def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
             g = growth.get(p.identity, "")  # absent: the first refresh, nothing to compare with
             row.append(g if g == "" else ("new", style.cyan) if g is None
                        else (fmt.signed(g), style.yellow if g > 0 else None))
-        b = p.breakdown
+        first = patterns.get(p.identity, ())[:1]
         row += [(fmt.percent(share), paint), fmt.human_bytes(p.virtual_bytes), fmt.human_bytes(p.resident_bytes),
                 fmt.human_bytes(p.shared_bytes), fmt.human_bytes(p.hugetlb_bytes),
-                str(b.top_object_areas) if b and b.top_object else "-",
-                _short(b.top_object if b else None)]
+                first[0].pattern if first else "-", str(first[0].areas) if first else "-",
+                _short(first[0].label if first else None)]
         rows.append(row)
     lines.append("")
     lines.extend(fmt.table(headers, rows, right, style))
@@ -100,6 +118,7 @@ def render_text(snap: Snapshot, style: fmt.Style, limit: int | None,
 def render_json(snap: Snapshot, limit: int | None,
                 growth: dict[tuple[int, int], int | None] | None = None) -> dict:
     procs = snap.processes[:limit] if limit else snap.processes
+    patterns = checked_patterns(procs)
     out = []
     for p in procs:
         m = p.breakdown
@@ -107,10 +126,12 @@ def render_json(snap: Snapshot, limit: int | None,
             "pid": p.pid, "comm": p.comm, "group": p.group, "start_time_seconds": p.start_time_seconds,
             "map_areas": p.map_areas, "limit_ratio": _share(p, snap.max_map_count),
             "virtual_bytes": p.virtual_bytes, "resident_bytes": p.resident_bytes, "shared_bytes": p.shared_bytes,
-            "hugetlb_bytes": p.hugetlb_bytes,
+            "hugetlb_bytes": p.hugetlb_bytes, "threads": p.threads,
             "top_object": m.top_object if m else None,
             "top_object_map_areas": m.top_object_areas if m and m.top_object else None,
             "map_areas_by_kind": dict(m.by_kind) if m else None,
+            "patterns": [{"pattern": x.pattern, "label": x.label, "map_areas": x.areas}
+                         for x in patterns.get(p.identity, ())] if m else None,
             "exported": p.exported,  # whether the daemon gives it per-process series
         }
         if growth is not None:
@@ -119,9 +140,9 @@ def render_json(snap: Snapshot, limit: int | None,
     return {
         "timestamp": snap.timestamp,
         "max_map_count": snap.max_map_count,
-        "hugepages": [{"pagesize_bytes": p.pagesize_bytes, "total": p.total, "free": p.free,
-                       "reserved": p.reserved, "surplus": p.surplus, "usable": p.free - p.reserved}
-                      for p in snap.pools or ()],
+        "hugepages": None if snap.pools is None else [  # None: sysfs unreadable, not "no pools"
+            {"pagesize_bytes": p.pagesize_bytes, "total": p.total, "free": p.free, "reserved": p.reserved,
+             "surplus": p.surplus, "usable": p.free - p.reserved} for p in snap.pools],
         "processes_scanned": snap.scanned,
         "processes_watched": snap.watched,
         "read_errors": dict(snap.read_errors),
@@ -169,21 +190,21 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(render_json(snap, args.limit), indent=2))
         else:
-            print("\n".join(render_text(snap, style, args.limit)))
+            print("\n".join(render_text(snap, style, args.limit, sysfs=args.sysfs)))
         return 0
     in_place = sys.stdout.isatty() and not args.json
     prev, n = None, 0
     try:
         while True:
             started = time.monotonic()
-            snap = collector.collect(everyone=True)  # each with its breakdown, not only the exported
+            snap = collector.collect(everyone=True)
             growth = growth_since(prev, snap)
             if args.json:
                 out = json.dumps(render_json(snap, args.limit, growth))
             else:
                 stamp = time.strftime("%H:%M:%S", time.localtime(snap.timestamp))
                 head = style.dim(f"every {args.watch:g} s, refresh {n + 1}, {stamp}; growth since the previous")
-                out = "\n".join([head] + render_text(snap, style, args.limit, growth))
+                out = "\n".join([head] + render_text(snap, style, args.limit, growth, args.sysfs))
                 out = CLEAR + out if in_place else out + ("\n" if not args.count or n + 1 < args.count else "")
             print(out, flush=True)
             prev, n = snap, n + 1

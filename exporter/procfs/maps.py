@@ -1,4 +1,4 @@
-"""/proc/PID/maps: the kernel's count of map areas, by kind, and the busiest object.
+"""/proc/PID/maps: the kernel's count of map areas, by kind, the busiest object, and what multiplies.
 
 proc(5). One line per map area (VMA)::
 
@@ -19,6 +19,11 @@ pads the name to a column with ``seq_pad(m, ' ')``, which writes at least one
 more space; so a name always follows two spaces, and no fixed field ever holds
 two spaces in a row (show_map_vma in fs/proc/task_mmu.c; since 3.x).
 Anonymous lines end in ``"0 \\n"``: a single space.
+
+What multiplies (MapsSummary.patterns) comes from the same read: the names
+tallied here, grouped by directory and family once per distinct name, and the
+anonymous lines' shapes, tallied per chunk by maps_shapes.py; exporter/patterns
+ranks them.
 """
 
 import os
@@ -28,7 +33,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+from exporter.patterns import Pattern, rank
+from exporter.patterns.names import NameGroups
 from exporter.procfs import DeadlineExceeded, translate
+from exporter.procfs.maps_shapes import ShapeTally
 from exporter.procfs.paths import Roots
 
 KINDS = ("anon", "heap", "stack", "file", "shm", "hugetlb", "special")
@@ -52,13 +60,15 @@ _SHM_PREFIXES = (b"/dev/shm/", b"/SYSV", b"/memfd:", b"/dev/zero", b"[anon_shmem
 
 @dataclass(frozen=True)
 class MapsSummary:
-    """The count, and (when ``detailed``) the breakdown by kind and the top object."""
+    """The count, and (when ``detailed``) the breakdown by kind, the top object and the patterns."""
 
     areas: int
     by_kind: dict[str, int] = field(default_factory=dict)
     deleted: int = 0
     top_object: str | None = None
     top_object_areas: int = 0
+    # What holds most of the areas, busiest first (exporter/patterns): at most rank.TOP.
+    patterns: tuple[Pattern, ...] = ()
 
     @property
     def detailed(self) -> bool:
@@ -127,30 +137,48 @@ def is_deleted_file(name: bytes, kind: str) -> bool:
     return kind == "shm" and name.startswith(b"/dev/shm/")
 
 
-def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None) -> MapsSummary:
-    """Summarize maps content given as consecutive chunks of bytes (pure)."""
+def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
+              patterns: bool = True) -> MapsSummary:
+    """Summarize maps content given as consecutive chunks of bytes (pure).
+
+    With *patterns* (the default) the summary also says what holds most of
+    the areas (exporter/patterns): the names are tallied anyway, and the
+    anonymous lines' shapes are tallied per chunk by maps_shapes.
+    """
     classifier = classifier or Classifier()
     lines = 0
     names: Counter[bytes] = Counter()
     folded: Counter[str] = Counter()  # kind counts of names folded out of `names`
     folded_deleted = 0
+    shapes = ShapeTally() if patterns else None
+    groups = NameGroups() if patterns else None
     carry = b""
     for chunk in chunks:
         buf = carry + chunk if carry else chunk
         cut = buf.rfind(b"\n") + 1
         if cut:
-            lines += buf.count(b"\n", 0, cut)
-            names.update(_NAME.findall(buf, 0, cut))
+            n = buf.count(b"\n", 0, cut)
+            found = _NAME.findall(buf, 0, cut)
+            lines += n
+            names.update(found)
+            if shapes is not None and n > len(found):  # some lines are anonymous
+                if found:
+                    shapes.add_mixed(buf, cut)
+                else:
+                    shapes.add_pure(buf, cut, n)
         carry = buf[cut:]
         if len(names) > MAX_DISTINCT:
-            folded_deleted += _fold(names, folded, classifier)
+            folded_deleted += _fold(names, folded, classifier, groups)
     if carry:  # a last line without newline (truncated file): still an area
         lines += 1
-        names.update(_NAME.findall(carry))
-    return _finish(lines, names, folded, folded_deleted, classifier)
+        found = _NAME.findall(carry)
+        names.update(found)
+        if shapes is not None and not found:
+            shapes.add_line(carry)
+    return _finish(lines, names, folded, folded_deleted, classifier, shapes, groups)
 
 
-def _fold(names: Counter, folded: Counter, classifier: Classifier) -> int:
+def _fold(names: Counter, folded: Counter, classifier: Classifier, groups: "NameGroups | None") -> int:
     """Move all but the busiest names into per-kind totals; return deleted areas moved."""
     names_ = _strip_padding(names)
     names.clear()
@@ -161,9 +189,13 @@ def _fold(names: Counter, folded: Counter, classifier: Classifier) -> int:
     deleted = 0
     for name, n in names.items():
         if name not in keep:
-            kind, is_deleted, _ = classifier.info(name)
+            kind, is_deleted, is_object = classifier.info(name)
             folded[kind] += n
             deleted += n if is_deleted else 0
+            if is_object and groups is not None:  # its directory and family keep its areas
+                groups.add(_text(name), n)
+    if groups is not None:
+        groups.bound()
     names.clear()
     names.update(keep)
     return deleted
@@ -177,7 +209,11 @@ def _strip_padding(names: Counter) -> Counter:
     return merged
 
 
-def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
+def _text(name: bytes) -> str:
+    return name.decode("utf-8", "backslashreplace")
+
+
+def _finish(lines, names, folded, deleted, classifier, shapes=None, groups=None) -> MapsSummary:
     names = _strip_padding(names)
     by_kind = dict.fromkeys(KINDS, 0)
     for kind, n in folded.items():
@@ -187,6 +223,8 @@ def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
     named = sum(folded.values()) + sum(names.values())
     top_name, top_n = None, 0
     info = classifier.info
+    objects: dict[str, int] = {}
+    anon_names: dict[str, int] = {}
     for name, n in names.items():  # once per distinct name, not per line
         kind, is_deleted, is_object = info(name)
         by_kind[kind] += n
@@ -195,13 +233,24 @@ def _finish(lines, names, folded, deleted, classifier) -> MapsSummary:
         # Ties go to the smaller name so the label is stable from scrape to scrape.
         if is_object and (n > top_n or (n == top_n and name < top_name)):
             top_name, top_n = name, n
+        if groups is not None:
+            if is_object:
+                text = _text(name)
+                objects[text] = n
+                groups.add(text, n)
+            elif kind == "anon" and name.startswith(b"[anon:"):
+                anon_names[_text(name)] = n
     by_kind["anon"] += areas - named
+    found = ()
+    if shapes is not None:
+        found = rank.patterns(rank.analyze(areas, objects, groups, anon_names, shapes.counts))
     return MapsSummary(
         areas=areas,
         by_kind=by_kind,
         deleted=deleted,
-        top_object=top_name.decode("utf-8", "backslashreplace") if top_name else None,
+        top_object=_text(top_name) if top_name else None,
         top_object_areas=top_n,
+        patterns=found,
     )
 
 

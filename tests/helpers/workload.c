@@ -21,36 +21,14 @@
  * A failure prints "error <what>: <strerror>" and exits 3.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
-static long page;
-
-static void die(const char *what) {
-    printf("error %s: %s\n", what, strerror(errno));
-    fflush(stdout);
-    exit(3);
-}
-
-static void ready(const char *detail) {
-    printf("ready %d %s\n", (int)getpid(), detail);
-    fflush(stdout);
-}
-
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+#include "helper.h"
 
 /* n single-page areas between two PROT_NONE guards: exactly n + 2 areas. */
 static void make_areas(long n) {

@@ -5,38 +5,26 @@ helper programs (helpers/enomem.c) run the same way with ``program=``.
 """
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 
+from helpers.cbuild import build as build_c
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-BIN_DIR = os.path.join(HERE, "bin")
 
 
 def build(program: str = "workload") -> str:
-    """Compile helpers/<program>.c if the binary is missing or older than the source."""
-    source, binary = os.path.join(HERE, program + ".c"), os.path.join(BIN_DIR, program)
-    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(source):
-        return binary
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise RuntimeError("no C compiler: scripts/test.sh installs gcc")
-    os.makedirs(BIN_DIR, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=BIN_DIR)
-    os.close(fd)
-    subprocess.run([cc, "-O2", "-Wall", "-pthread", "-o", tmp, source, "-lrt"], check=True)
-    os.replace(tmp, binary)  # atomic: parallel sessions never run a half-written binary
-    return binary
+    """Compile helpers/<program>.c (workload, enomem, ...) if the binary is missing or stale."""
+    return build_c(os.path.join(HERE, program + ".c"), program)
 
 
 class Workload:
     """A running workload process; use as a context manager."""
 
     def __init__(self, *args: str, timeout: float = 60.0, preexec_fn=None, comm: str | None = None,
-                 program: str = "workload"):
-        self.args = [build(program), *map(str, args)]
+                 program: str = "workload", binary: str | None = None):
+        self.args = [binary or build(program), *map(str, args)]
         self.timeout = timeout
         self.preexec_fn = preexec_fn
         # A comm of its own lets a test select only its processes (at most 15 characters).
