@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
 from exporter import __version__
+from exporter.patterns import threads as thread_check
 from exporter.procfs.maps import KINDS
 from exporter.snapshot import READ_ERROR_REASONS, Snapshot
 
@@ -81,6 +82,15 @@ def _failures(counts) -> Samples:
     return (((syscall, cause), n) for (syscall, cause), n in sorted(counts.items())) if counts else ()
 
 
+def _patterns(p) -> Samples:
+    """What holds most of the process's areas: at most 3, thread stacks checked against
+    its thread count (more stacks than threads: exited_thread_stacks)."""
+    b = p.breakdown
+    if b is None:
+        return ()
+    return (((pat.pattern, _label(pat.label)), pat.areas) for pat in thread_check.check(b.patterns, p.threads))
+
+
 def _top_object(p) -> Samples:
     b = p.breakdown
     return (((_label(b.top_object),), b.top_object_areas),) if b is not None and b.top_object else ()
@@ -131,6 +141,11 @@ PROCESS = (
     Metric("vma_process_top_object_map_areas",
            "Map areas of the backing object (file, shm, hugetlb) mapped in the most areas.",
            labels=("object",), samples=_top_object),
+    Metric("vma_process_map_areas_by_pattern",
+           "Map areas held by what multiplies them, up to 3 per process, busiest first: pattern (object, family, "
+           "directory, anon_shape, thread_stacks, exited_thread_stacks, malloc_arenas, anon_name) and what (its "
+           "path, family or shape; never an address).",
+           labels=("pattern", "what"), samples=_patterns),
     Metric("vma_process_enomem_failures_total",
            "Calls of the process that failed with ENOMEM, by syscall and cause; BPF source only.",
            labels=("syscall", "cause"), samples=lambda p: _failures(p.enomem), type="counter"),
