@@ -6,16 +6,20 @@ tree with one thing broken, and checks the metric that says so, the log line tha
 says so once, and that everything else is still served.
 """
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 import requests
 
 from exporter.commands import COMMANDS
+from exporter.procfs.maps import parse_maps, summarize
+from exporter.procfs.maps_areas import parse_areas
 from helpers.cli import cli, unused_pid
 from helpers.daemon import Daemon, one
 
@@ -234,3 +238,39 @@ def test_a_port_in_use_exits_1_with_its_message():
     assert result.returncode == 1, result.stderr
     assert "Address already in use" in result.stderr and "Traceback" not in result.stderr
 
+
+
+# --- 5. odd inputs: a maps file of a kernel before seq_pad -----------------------------------------
+
+# Names after a single space, as kernels before 2.6.28 wrote them (procfs's own fixture
+# 26234/maps is such a file), an anonymous area, [heap] and [stack].
+OLD_MAPS = (b"00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/dbus-daemon\n"
+            b"00651000-00652000 rw-p 00051000 08:02 173521 /usr/bin/dbus-daemon\n"
+            b"00e03000-00e24000 rw-p 00000000 00:00 0 [heap]\n"
+            b"7f4f4a3f1000-7f4f4a3f2000 rw-p 00000000 00:00 0 \n"
+            b"7f4f4a400000-7f4f4a600000 rw-s 00000000 00:05 4242 /dev/shm/old ring\n"
+            b"7ffd4ce41000-7ffd4ce62000 rw-p 00000000 00:00 0 [stack]\n")
+OLD_KINDS = {"file": 2, "heap": 1, "anon": 1, "shm": 1, "stack": 1}
+
+
+def test_a_single_space_maps_line_is_classified_the_same_on_every_path(tree, tmp_path):
+    kinds = {k: n for k, n in parse_maps(OLD_MAPS).by_kind.items() if n}
+    assert kinds == OLD_KINDS  # the summary of the metrics, top and check
+    assert dict(Counter(a.kind for a in parse_areas(OLD_MAPS))) == OLD_KINDS  # diff, snapshot, explain
+    for cut in range(1, len(OLD_MAPS)):  # however the file is chunked
+        assert {k: n for k, n in summarize([OLD_MAPS[:cut], OLD_MAPS[cut:]]).by_kind.items() if n} == OLD_KINDS
+    # The daemon over a node whose pid 600 has such a file.
+    (tree / "proc" / "600" / "maps").write_bytes(OLD_MAPS)
+    with daemon(tree) as d:
+        samples = d.metrics()
+    got = {s.labels["kind"]: s.value for s in samples["vma_process_map_areas_by_kind"] if s.labels["pid"] == "600"}
+    assert {k: n for k, n in got.items() if n} == OLD_KINDS
+    # diff between two saved copies: the shm object that appeared is named, not anonymous.
+    before, after = tmp_path / "before.txt", tmp_path / "after.txt"
+    before.write_bytes(OLD_MAPS.replace(b"/dev/shm/old ring\n", b"\n").replace(b"rw-s 00000000 00:05 4242 ",
+                                                                               b"rw-s 00000000 00:05 4242"))
+    after.write_bytes(OLD_MAPS)
+    result = cli("diff", "--from", str(before), "--to", str(after), "--json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    changes = {(c["kind"], c["object"]): c["delta"] for c in json.loads(result.stdout)["changes"]}
+    assert changes.get(("shm", "/dev/shm/old ring"), 0) == 1, changes

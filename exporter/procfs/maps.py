@@ -50,6 +50,11 @@ MAX_DISTINCT = 50_000
 # at memchr-like speed (3x faster than "  +(...)"); the rest of the padding stays
 # in the match and is stripped once per distinct name in _finish.
 _NAME = re.compile(rb"  ( *[^ \n][^\n]*)")
+# Kernels before 2.6.28's seq_pad wrote the name after a single space (procfs's own fixture
+# 26234/maps has such lines). The inode field follows the device's "major:minor", so a
+# name after one space is ":MINOR INODE NAME". Looked for only when the first chunk has no
+# padded name: a kernel writes one format or the other, never both.
+_SINGLE_SPACE_NAME = re.compile(rb":[0-9a-f]+ \d+ +([^ \n][^\n]*)")
 _DELETED = b" (deleted)"
 _OBJECT_KINDS = ("file", "shm", "hugetlb")  # kinds with a path: candidates for the top object
 # Kernel pseudo files whose name starts with "/" but that never had one on disk:
@@ -153,12 +158,15 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
     shapes = ShapeTally() if patterns else None
     groups = NameGroups() if patterns else None
     carry = b""
+    name_re = None  # decided on the first complete lines
     for chunk in chunks:
         buf = carry + chunk if carry else chunk
         cut = buf.rfind(b"\n") + 1
         if cut:
             n = buf.count(b"\n", 0, cut)
-            found = _NAME.findall(buf, 0, cut)
+            if name_re is None:
+                name_re = _name_format(buf, cut)
+            found = name_re.findall(buf, 0, cut)
             lines += n
             names.update(found)
             if shapes is not None and n > len(found):  # some lines are anonymous
@@ -171,11 +179,19 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
             folded_deleted += _fold(names, folded, classifier, groups)
     if carry:  # a last line without newline (truncated file): still an area
         lines += 1
-        found = _NAME.findall(carry)
+        found = (name_re or _name_format(carry, len(carry))).findall(carry)
         names.update(found)
         if shapes is not None and not found:
             shapes.add_line(carry)
     return _finish(lines, names, folded, folded_deleted, classifier, shapes, groups)
+
+
+def _name_format(buf: bytes, end: int) -> re.Pattern:
+    """The regex that finds names in this file: the padded one, unless the first lines have
+    names only after a single space (a kernel before seq_pad)."""
+    if _NAME.search(buf, 0, end) is None and _SINGLE_SPACE_NAME.search(buf, 0, end) is not None:
+        return _SINGLE_SPACE_NAME
+    return _NAME
 
 
 def _fold(names: Counter, folded: Counter, classifier: Classifier, groups: "NameGroups | None") -> int:
