@@ -19,6 +19,8 @@ without error, every query of every dashboard panel (variables substituted)
 parsing and returning data, and the exporter-down alert once it stops.
 """
 
+import calendar
+import contextlib
 import os
 import shutil
 import time
@@ -32,6 +34,7 @@ from e2e.prometheus import BINARY as PROMETHEUS, Prometheus, QueryError, wait_un
 from helpers import workload as workload_helper
 from helpers.exporter import Exporter
 from helpers.host import host_lock
+from helpers.tracefs import tracefs_mounted
 from helpers.workload import Workload
 
 gen = repo.renderer()
@@ -97,15 +100,38 @@ class HugepagePool:
             _write_int(HUGEPAGES_2M, max(_read_int(HUGEPAGES_2M) - self.added, 0))
 
 
-def exporter_config(binary: str) -> str:
+def exporter_config(*binaries: str) -> str:
     return yaml.safe_dump({
         "process_names": [{
-            "name": "e2e-{{.Matches.Mode}}",  # e2e-at-limit, e2e-leak, e2e-areas
-            "exe": [binary],
+            "name": "e2e-{{.Matches.Mode}}",  # e2e-at-limit, e2e-leak, e2e-areas, e2e-mmap-rlimit-data
+            "exe": list(binaries),
             "cmdline": [r"^\S+ (?P<Mode>[a-z-]+)"],
         }],
         "per_process": {"top_n": 20, "min_limit_ratio": 0.5},
     })
+
+
+def bpf_unavailable() -> str | None:
+    """Why the BPF source cannot run here (then the ENOMEM panels must be empty), or None."""
+    from exporter.bpf import BpfUnavailable
+    from exporter.procfs.paths import Roots
+    from exporter.sources import open_source
+
+    try:
+        open_source("bpf", Roots()).close()
+    except BpfUnavailable as exc:
+        return str(exc)
+    return None
+
+
+@contextlib.contextmanager
+def maybe_tracefs():
+    """tracefs mounted for the BPF source's trace events where root can mount it."""
+    if os.geteuid() != 0:
+        yield
+        return
+    with tracefs_mounted():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -115,22 +141,28 @@ def stack(tmp_path_factory):
     shutil.copy2(workload_helper.build(), binary)
     rules_path = os.path.join(workdir, "vma-exporter.rules.yml")
     assert gen.main(["--test-rules", rules_path, "--for-cap", FOR_CAP]) == 0
+    failing = os.path.join(workdir, "enomem")  # fails one mmap with ENOMEM under a small RLIMIT_DATA
+    shutil.copy2(workload_helper.build("enomem"), failing)
     shm_name = f"/vma-e2e-leak-{os.getpid()}"
-    started = time.monotonic()
-    # The whole stack under the host lock: its pool and at-limit workload are the node's,
-    # and another run of the suite must not change either under the panels and alerts.
-    with host_lock(), HugepagePool() as pool, \
-            PrivateWorkload(binary, "at-limit") as at_limit, \
-            PrivateWorkload(binary, "leak", shm_name, "200") as leak, \
-            PrivateWorkload(binary, "areas", "10") as quiet, \
-            Exporter(exporter_config(binary)) as exporter:
-        instance = f"127.0.0.1:{exporter.port}"
-        prom = Prometheus(workdir, job=repo.job(), targets=[instance], rules_file=rules_path,
-                          target_labels={"cluster": "e2e"})
-        with prom:
-            wait_until(prom.targets_up, 60, "the exporter target to be up")
-            yield SimpleNamespace(prom=prom, exporter=exporter, instance=instance, at_limit=at_limit, leak=leak,
-                                  quiet=quiet, shm_object="/dev/shm" + shm_name, pool=pool, started=started)
+    started, started_wall = time.monotonic(), time.time()
+    # The whole stack under the host lock: its pool, at-limit workload and trace events are
+    # the node's, and another run of the suite must not change them under the panels and alerts.
+    with host_lock(), maybe_tracefs(), HugepagePool() as pool:
+        no_bpf = bpf_unavailable()
+        source = ["--collect.source=bpf"] if no_bpf is None else []
+        with PrivateWorkload(binary, "at-limit") as at_limit, \
+                PrivateWorkload(binary, "leak", shm_name, "200") as leak, \
+                PrivateWorkload(binary, "areas", "10") as quiet, \
+                Exporter(exporter_config(binary, failing), *source) as exporter, \
+                PrivateWorkload(failing, "mmap-rlimit-data") as enomem:  # after the exporter: counted
+            instance = f"127.0.0.1:{exporter.port}"
+            prom = Prometheus(workdir, job=repo.job(), targets=[instance], rules_file=rules_path,
+                              target_labels={"cluster": "e2e"})
+            with prom:
+                wait_until(prom.targets_up, 60, "the exporter target to be up")
+                yield SimpleNamespace(prom=prom, exporter=exporter, instance=instance, at_limit=at_limit, leak=leak,
+                                      quiet=quiet, enomem=enomem, no_bpf=no_bpf, shm_object="/dev/shm" + shm_name,
+                                      pool=pool, started=started, started_wall=started_wall)
     print(f"\ne2e stack ran {time.monotonic() - started:.0f} s")
 
 
@@ -172,6 +204,27 @@ def test_leak_signature_names_the_shm_object(stack):
     assert float(top[0]["value"][1]) >= repo.config()["leakMinAreas"]
 
 
+def test_an_enomem_failure_fires_naming_process_syscall_and_cause(stack):
+    """The BPF source counts the workload's refused 1 MiB mmap (its RLIMIT_DATA is VmData +
+    256 KiB): the ENOMEM alert names it, mmap and rlimit_data, and the RLIMIT_DATA alert's
+    critical severity fires for the same process; the other processes stay quiet."""
+    if stack.no_bpf:
+        pytest.skip(f"the BPF source cannot run here: {stack.no_bpf}")
+    prom, pid = stack.prom, str(stack.enomem.pid)
+    assert stack.enomem.detail.endswith("errno=12"), stack.enomem.detail
+    wait_until(lambda: alerts(prom, "VmaProcessEnomemFailures", alertstate="firing", pid=pid),
+               ALERT_TIMEOUT, f"the ENOMEM alert to fire for pid {pid}")
+    fired = alerts(prom, "VmaProcessEnomemFailures")
+    assert [(a["pid"], a["syscall"], a["cause"], a["group"]) for a in fired] == \
+        [(pid, "mmap", "rlimit_data", "e2e-mmap-rlimit-data")]
+    wait_until(lambda: alerts(prom, "VmaProcessDataNearRlimit", severity="critical", alertstate="firing", pid=pid),
+               ALERT_TIMEOUT, f"the RLIMIT_DATA alert to fire for pid {pid}")
+    node = {(s["metric"]["syscall"], s["metric"]["cause"]): float(s["value"][1])
+            for s in prom.query("vma_node_enomem_failures_total")}
+    assert len(node) == 24 and node[("mmap", "rlimit_data")] >= 1
+    assert alerts(prom, "VmaGroupEnomemFailures") == []  # the process alert names it
+
+
 def test_node_limit_alerts_match_this_node(stack):
     limit = _read_int("/proc/sys/vm/max_map_count")
     config = repo.config()
@@ -182,9 +235,20 @@ def test_node_limit_alerts_match_this_node(stack):
         expected.add("VmaNodeMaxMapCountBelowMinimum")
     node_alerts = lambda: {s["metric"]["alertname"] for s in stack.prom.query(  # noqa: E731
         'ALERTS{alertname=~"VmaNodeMaxMapCount.*", alertstate="firing"}')}
-    # Poll until the set matches; when none is expected, give the for: time to pass first.
-    time.sleep(0 if expected else 2 * gen.duration_seconds(FOR_CAP))
+    # Poll until the set matches; when none is expected, first wait for the rules to have been
+    # evaluated for twice the for: (an alert would be firing by then), not for the clock.
+    if not expected:
+        wait_until(lambda: evaluated_since(stack.prom) > stack.started_wall + 2 * gen.duration_seconds(FOR_CAP),
+                   ALERT_TIMEOUT, "the rules to be evaluated past twice the for: duration")
     wait_until(lambda: node_alerts() == expected, ALERT_TIMEOUT, f"node alerts {expected or 'none'} (limit {limit})")
+
+
+def evaluated_since(prom: Prometheus) -> float:
+    """When Prometheus last evaluated the rule group, seconds since the epoch (0 before the first)."""
+    stamps = [g["lastEvaluation"] for g in prom.rules()]
+    if not stamps or stamps[0].startswith("0001-"):
+        return 0.0
+    return calendar.timegm(time.strptime(stamps[0][:19], "%Y-%m-%dT%H:%M:%S"))  # UTC, whole seconds
 
 
 def test_every_rule_evaluates_without_error(stack):
@@ -223,6 +287,23 @@ def test_every_dashboard_query_parses_and_returns_data(stack):
         for where, expr in needs_pool:
             assert prom.query(expr) == [], f"{where}: data without a configured pool"
         pending = [p for p in pending if p not in needs_pool]
+    # The failing workload's panels: its ENOMEM failures (the BPF source's: without it those
+    # must be empty) and its finite RLIMIT_DATA (the leak's is unlimited, which the panel leaves
+    # out). In the process view they are shown for the failing workload, not the leak.
+    def for_failing(expr: str) -> str:
+        return expr.replace(f'pid=~"{stack.leak.pid}"', f'pid=~"{stack.enomem.pid}"').replace(
+            'group=~"e2e-leak"', 'group=~"e2e-mmap-rlimit-data"')
+
+    enomem = [(w, e) for w, e in pending if "enomem" in e]
+    limited = [(w, e) for w, e in pending if "< +Inf" in e]
+    assert len(enomem) >= 3 and limited, "the ENOMEM or RLIMIT_DATA panels are missing"
+    pending = [p for p in pending if p not in enomem and p not in limited]
+    pending += [(w, for_failing(e)) for w, e in limited]
+    if stack.no_bpf:
+        for where, expr in enomem:
+            assert prom.query(for_failing(expr)) == [], f"{where}: data without the BPF source"
+    else:
+        pending += [(w, for_failing(e)) for w, e in enomem]
     deadline = time.monotonic() + QUERY_TIMEOUT
     while True:
         empty = []

@@ -55,6 +55,25 @@
     leakWindow: '15m',
     leakSignatureFor: '15m',
 
+    // --- One process against its memory limits: ENOMEM's other two causes --------------
+
+    // VmData against the soft RLIMIT_DATA and VmSize against the soft RLIMIT_AS: past them
+    // mmap, brk and malloc fail with ENOMEM as they do at vm.max_map_count. A warning at a
+    // share of the limit; critical once less than one ordinary allocation is left:
+    // rlimitHeadroomBytes (1 MiB: glibc's largest mmap threshold step and the first chunk
+    // of a new arena), which is where `vma-exporter check --pid` FAILs too.
+    rlimitWarningRatio: 0.9,
+    rlimitWarningFor: '15m',
+    rlimitHeadroomBytes: 1048576,
+    rlimitCriticalFor: '2m',
+
+    // --- ENOMEM as it happens (the BPF source) ---------------------------------------------
+
+    // A call that failed with ENOMEM in the last enomemWindow is the incident itself: the
+    // alerts fire a minute after, naming the syscall and the cause judged in the kernel.
+    enomemWindow: '5m',
+    enomemFailuresFor: '1m',
+
     // --- Nodes ----------------------------------------------------------------------------
 
     // DEFAULT_MAX_MAP_COUNT in include/linux/mm.h (USHRT_MAX - MAPCOUNT_ELF_CORE_MARGIN).

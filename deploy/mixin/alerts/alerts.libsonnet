@@ -51,65 +51,168 @@ local promql = import '../lib/promql.libsonnet';
     },
   },
 
+  // VmData against RLIMIT_DATA (data) or VmSize against RLIMIT_AS (as): a warning at a
+  // share, critical once less than one ordinary allocation (rlimitHeadroomBytes) is left.
+  // An unlimited limit is +Inf: its share is 0 and its headroom +Inf, never firing.
+  local rlimitNear(name, usage, limit, limitName, usageName, calls) = [
+    {
+      alert: name,
+      expr: |||
+        %(usage)s{%(sel)s}
+          / %(limit)s{%(sel)s} >= %(ratio)s
+      ||| % { usage: usage, limit: limit, sel: c.vmaExporterSelector, ratio: promql.num(c.rlimitWarningRatio) },
+      'for': c.rlimitWarningFor,
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A process uses %s or more of its soft %s.' % [promql.pct(c.rlimitWarningRatio), limitName],
+        description: 'The %s has %s at {{ $value | humanizePercentage }} of its soft %s: past it %s fail '
+                     % [who, usageName, limitName, calls] + 'with ENOMEM.',
+      },
+    },
+    {
+      alert: name,
+      expr: |||
+        %(limit)s{%(sel)s}
+          - %(usage)s{%(sel)s} < %(headroom)s
+      ||| % { usage: usage, limit: limit, sel: c.vmaExporterSelector, headroom: promql.num(c.rlimitHeadroomBytes) },
+      'for': c.rlimitCriticalFor,
+      labels: { severity: 'critical' },
+      annotations: {
+        summary: 'A process has less than one ordinary allocation left under its soft %s.' % limitName,
+        description: 'The %s has {{ $value | humanize1024 }}B left between its %s and its soft %s: %s '
+                     % [who, usageName, limitName, calls] + 'of more than that fail with ENOMEM now.',
+      },
+    },
+  ],
+
   vmaAlertingRules+:: [
-    processNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
-    processNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
-    groupNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
-    groupNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
-    {
-      // The last clause keeps a process sitting flat at the limit out: its prediction equals
-      // the limit, but it is not heading anywhere (VmaProcessMapAreasNearLimit covers it).
-      alert: 'VmaProcessMapAreasExhaustionPredicted',
-      expr: |||
-        vma:process_map_areas:ratio{%(vmaExporterSelector)s} >= %(exhaustionMinRatio)s
-          and
-        (
-          predict_linear(vma_process_map_areas{%(vmaExporterSelector)s}[%(exhaustionPredictWindow)s], %(exhaustionHorizonSeconds)s)
-            >= %(ignoringProcess)s group_left()
-          vma_node_map_areas_limit{%(vmaExporterSelector)s}
-        )
-          and
-        vma:process_map_areas:deriv%(exhaustionPredictWindow)s{%(vmaExporterSelector)s} > 0
-      ||| % p,
-      'for': c.exhaustionPredictedFor,
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'A process will run out of map areas within %(exhaustionHorizonHours)s hours at its current trend.' % p,
-        description: ('The %s holds {{ $value | humanizePercentage }} of vm.max_map_count and, at its trend over the '
-                      + 'last %s, reaches the limit within %s hours.')
-                     % [who, c.exhaustionPredictWindow, p.exhaustionHorizonHours],
-      },
-    },
-    {
-      alert: 'VmaProcessMapAreasLeakSignature',
-      expr: |||
-        vma_process_top_object_map_areas{%(vmaExporterSelector)s} >= %(leakMinAreas)s
-          and
-        vma:process_top_object_map_areas:deriv%(leakWindow)s{%(vmaExporterSelector)s} > 0
-      ||| % p,
-      'for': c.leakSignatureFor,
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'One object is mapped in %(leakMinAreas)s or more areas of a process, and still more.' % p,
-        description: ('The %s maps {{ $labels.object }} in {{ $value }} areas, more than %s ago: a mapping made '
-                      + 'again and again and never unmapped.') % [who, c.leakWindow],
-      },
-    },
-    {
-      alert: 'VmaNodeMaxMapCountBelowDefault',
-      expr: |||
-        vma_node_map_areas_limit{%(vmaExporterSelector)s} < %(kernelDefaultMaxMapCount)s
-      ||| % p,
-      'for': c.maxMapCountFor,
-      labels: { severity: 'warning' },
-      annotations: {
-        summary: 'vm.max_map_count is below the kernel default of %(kernelDefaultMaxMapCount)s.' % p,
-        description: ('vm.max_map_count on {{ $labels.instance }} is {{ $value }}, below the kernel default of '
-                      + '%(kernelDefaultMaxMapCount)s: processes fail with ENOMEM after that many map areas, long '
-                      + 'before memory runs out.') % p,
-      },
-    },
-  ] + (
+                        processNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
+                        processNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
+                        groupNearLimit('warning', c.mapAreasWarningRatio, c.mapAreasWarningFor),
+                        groupNearLimit('critical', c.mapAreasCriticalRatio, c.mapAreasCriticalFor),
+                      ] + rlimitNear('VmaProcessDataNearRlimit',
+                                     'vma_process_data_bytes',
+                                     'vma_process_rlimit_data_bytes',
+                                     'RLIMIT_DATA',
+                                     'VmData',
+                                     'brk, malloc and private writable mmaps')
+                      + rlimitNear('VmaProcessAddressSpaceNearRlimit',
+                                   'vma_process_virtual_bytes',
+                                   'vma_process_rlimit_as_bytes',
+                                   'RLIMIT_AS',
+                                   'VmSize',
+                                   'new mappings (mmap, brk, mremap, shmat)')
+                      + [
+                        {
+                          // The BPF source counts each ENOMEM as it happens (exporter/sources/bpf.py). A process's
+                          // series appears at its first failure: increase() cannot see that first one, so a
+                          // series that did not exist a window ago counts too.
+                          alert: 'VmaProcessEnomemFailures',
+                          expr: |||
+                            increase(vma_process_enomem_failures_total{%(vmaExporterSelector)s}[%(enomemWindow)s]) > 0
+                              or
+                            (
+                              vma_process_enomem_failures_total{%(vmaExporterSelector)s}
+                                unless
+                              vma_process_enomem_failures_total{%(vmaExporterSelector)s} offset %(enomemWindow)s
+                            )
+                          ||| % p,
+                          'for': c.enomemFailuresFor,
+                          labels: { severity: 'critical' },
+                          annotations: {
+                            summary: 'Memory-mapping calls of a process fail with ENOMEM.',
+                            description: ('{{ $value | humanize }} {{ $labels.syscall }} calls of the %s failed with ENOMEM in the '
+                                          + 'last %s, cause {{ $labels.cause }} (map_count: at vm.max_map_count; rlimit_data, '
+                                          + 'rlimit_as: at that soft limit; memory: none of those).') % [who, c.enomemWindow],
+                          },
+                        },
+                        {
+                          // Members without per-process series (beyond top_n) fail too; when an exported member
+                          // explains the figure, VmaProcessEnomemFailures names it already.
+                          alert: 'VmaGroupEnomemFailures',
+                          expr: |||
+                            (
+                              increase(vma_group_enomem_failures_total{%(vmaExporterSelector)s}[%(enomemWindow)s]) > 0
+                                or
+                              (
+                                vma_group_enomem_failures_total{%(vmaExporterSelector)s}
+                                  unless
+                                vma_group_enomem_failures_total{%(vmaExporterSelector)s} offset %(enomemWindow)s
+                              )
+                            )
+                              unless %(ignoringProcessInGroup)s
+                            (
+                              increase(vma_process_enomem_failures_total{%(vmaExporterSelector)s}[%(enomemWindow)s]) > 0
+                                or
+                              vma_process_enomem_failures_total{%(vmaExporterSelector)s}
+                                unless
+                              vma_process_enomem_failures_total{%(vmaExporterSelector)s} offset %(enomemWindow)s
+                            )
+                          ||| % p,
+                          'for': c.enomemFailuresFor,
+                          labels: { severity: 'critical' },
+                          annotations: {
+                            summary: 'Memory-mapping calls of a process without per-process series fail with ENOMEM.',
+                            description: ('{{ $value | humanize }} {{ $labels.syscall }} calls of processes of group {{ $labels.group }} '
+                                          + 'on {{ $labels.instance }} failed with ENOMEM in the last %s, cause {{ $labels.cause }}. '
+                                          + 'The failing process has no per-process series (outside per_process.top_n, or exited), so '
+                                          + 'find it on the node.') % c.enomemWindow,
+                          },
+                        },
+                        {
+                          // The last clause keeps a process sitting flat at the limit out: its prediction equals
+                          // the limit, but it is not heading anywhere (VmaProcessMapAreasNearLimit covers it).
+                          alert: 'VmaProcessMapAreasExhaustionPredicted',
+                          expr: |||
+                            vma:process_map_areas:ratio{%(vmaExporterSelector)s} >= %(exhaustionMinRatio)s
+                              and
+                            (
+                              predict_linear(vma_process_map_areas{%(vmaExporterSelector)s}[%(exhaustionPredictWindow)s], %(exhaustionHorizonSeconds)s)
+                                >= %(ignoringProcess)s group_left()
+                              vma_node_map_areas_limit{%(vmaExporterSelector)s}
+                            )
+                              and
+                            vma:process_map_areas:deriv%(exhaustionPredictWindow)s{%(vmaExporterSelector)s} > 0
+                          ||| % p,
+                          'for': c.exhaustionPredictedFor,
+                          labels: { severity: 'warning' },
+                          annotations: {
+                            summary: 'A process will run out of map areas within %(exhaustionHorizonHours)s hours at its current trend.' % p,
+                            description: ('The %s holds {{ $value | humanizePercentage }} of vm.max_map_count and, at its trend over the '
+                                          + 'last %s, reaches the limit within %s hours.')
+                                         % [who, c.exhaustionPredictWindow, p.exhaustionHorizonHours],
+                          },
+                        },
+                        {
+                          alert: 'VmaProcessMapAreasLeakSignature',
+                          expr: |||
+                            vma_process_top_object_map_areas{%(vmaExporterSelector)s} >= %(leakMinAreas)s
+                              and
+                            vma:process_top_object_map_areas:deriv%(leakWindow)s{%(vmaExporterSelector)s} > 0
+                          ||| % p,
+                          'for': c.leakSignatureFor,
+                          labels: { severity: 'warning' },
+                          annotations: {
+                            summary: 'One object is mapped in %(leakMinAreas)s or more areas of a process, and still more.' % p,
+                            description: ('The %s maps {{ $labels.object }} in {{ $value }} areas, more than %s ago: a mapping made '
+                                          + 'again and again and never unmapped.') % [who, c.leakWindow],
+                          },
+                        },
+                        {
+                          alert: 'VmaNodeMaxMapCountBelowDefault',
+                          expr: |||
+                            vma_node_map_areas_limit{%(vmaExporterSelector)s} < %(kernelDefaultMaxMapCount)s
+                          ||| % p,
+                          'for': c.maxMapCountFor,
+                          labels: { severity: 'warning' },
+                          annotations: {
+                            summary: 'vm.max_map_count is below the kernel default of %(kernelDefaultMaxMapCount)s.' % p,
+                            description: ('vm.max_map_count on {{ $labels.instance }} is {{ $value }}, below the kernel default of '
+                                          + '%(kernelDefaultMaxMapCount)s: processes fail with ENOMEM after that many map areas, long '
+                                          + 'before memory runs out.') % p,
+                          },
+                        },
+                      ] + (
     if c.minMaxMapCount == null then [] else [{
       // Not below the default too: VmaNodeMaxMapCountBelowDefault covers that node already.
       alert: 'VmaNodeMaxMapCountBelowMinimum',

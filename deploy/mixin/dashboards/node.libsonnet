@@ -157,6 +157,30 @@ local g = import '../lib/grafana.libsonnet';
                 w=12,
                 h=8,
                 overrides=[g.override('RES (sum)', { unit: 'bytes' }), g.override('hugetlb (sum)', { unit: 'bytes' })]),
+        g.timeseries('ENOMEM failures on the node',
+                     'Calls of mmap, munmap, mprotect, mremap, brk and shmat that failed with ENOMEM, by '
+                     + 'syscall and the cause judged in the kernel (map_count: at vm.max_map_count; '
+                     + 'rlimit_data, rlimit_as: at that limit; memory: none of those). Counted as they '
+                     + 'happen by --collect.source=bpf, every process of the node included; empty with the '
+                     + 'procfs source.',
+                     [g.target('increase(%s[$__rate_interval])' % q('vma_node_enomem_failures_total'),
+                               '{{syscall}} ({{cause}})')],
+                     'short',
+                     w=12,
+                     h=8),
+        g.table('ENOMEM failures per group',
+                'Failures of each group since the exporter started, members that exited included, by syscall and cause.',
+                [g.target(q('vma_group_enomem_failures_total'))],
+                'short',
+                columns=[
+                  ['group', 'Group'],
+                  ['syscall', 'Syscall'],
+                  ['cause', 'Cause'],
+                  ['Value', 'Failures'],
+                ],
+                sortBy='Value',
+                w=12,
+                h=8),
       ];
 
       local pool = '{{pagesize_bytes}} B pages';

@@ -90,6 +90,13 @@ local g = import '../lib/grafana.libsonnet';
                        g.target(p('vma_process_deleted_map_areas'), 'backed by deleted files'),
                      ],
                      'short'),
+        g.timeseries('What multiplies',
+                     'What holds most of the map areas (up to three): one object mapped again and '
+                     + 'again, a family or a directory of files each mapped once, an anonymous shape '
+                     + '(a carved reservation, pieces left by munmap), thread stacks, malloc arenas. '
+                     + '`vma-exporter explain PID` on the node says where they live and what to do.',
+                     [g.target(p('vma_process_map_areas_by_pattern'), '{{pattern}}: {{what}}')],
+                     'short'),
         g.timeseries('Time to the limit',
                      'Seconds until vma:process_map_areas:seconds_to_limit reaches 0 at the '
                      + 'trend of the last %s; shown only while the process grows. ' % window
@@ -119,10 +126,11 @@ local g = import '../lib/grafana.libsonnet';
                      'bytes',
                      w=6),
         g.stat('Resource limits',
-               'Soft RLIMIT_DATA and RLIMIT_AS: the third cause of ENOMEM besides memory '
-               + 'and map areas. Compare RLIMIT_AS with VIRT.',
+               'Soft RLIMIT_DATA and RLIMIT_AS: the other causes of ENOMEM besides memory '
+               + 'and map areas. Compare RLIMIT_DATA with VmData, RLIMIT_AS with VIRT.',
                [
                  [p('vma_process_rlimit_data_bytes'), 'RLIMIT_DATA'],
+                 [p('vma_process_data_bytes'), 'VmData'],
                  [p('vma_process_rlimit_as_bytes'), 'RLIMIT_AS'],
                  [p('vma_process_virtual_bytes'), 'VIRT'],
                ],
@@ -131,6 +139,24 @@ local g = import '../lib/grafana.libsonnet';
                textMode='value_and_name',
                w=6,
                h=8),
+        g.timeseries('VmData against RLIMIT_DATA',
+                     'Private writable memory that is not stack (VmData) and its soft limit: past '
+                     + 'it brk, malloc and private writable mmaps fail with ENOMEM. No limit line '
+                     + 'while it is unlimited.',
+                     [
+                       g.target(p('vma_process_data_bytes'), 'VmData'),
+                       g.target('%s < +Inf' % p('vma_process_rlimit_data_bytes'), 'RLIMIT_DATA'),
+                     ],
+                     'bytes',
+                     w=12),
+        g.timeseries('ENOMEM failures',
+                     'Calls that failed with ENOMEM, by syscall and the cause the kernel had '
+                     + '(map_count, rlimit_data, rlimit_as, memory), counted as they happen by '
+                     + '--collect.source=bpf: empty with the procfs source or while nothing fails.',
+                     [g.target('increase(%s[$__rate_interval])' % p('vma_process_enomem_failures_total'),
+                               '{{syscall}} ({{cause}})')],
+                     'short',
+                     w=12),
       ];
 
       g.dashboard(
