@@ -31,6 +31,10 @@ def aggregate_groups(samples: list[ProcessSample],
         a[3] += s.virtual_bytes or 0
         a[4] += s.resident_bytes or 0
         a[5] += s.hugetlb_bytes or 0
+    # A group whose members have all exited keeps its ENOMEM failures (a counter must not
+    # vanish and come back lower): it stays, with no members, while the ledger has them.
+    for name in enomem or ():
+        acc.setdefault(name, [0, 0, 0, 0, 0, 0])
     return tuple(GroupSample(name, processes=a[0], map_areas_max=a[1], map_areas_sum=a[2], virtual_bytes=a[3],
                              resident_bytes=a[4], hugetlb_bytes=a[5],
                              enomem=None if enomem is None else enomem.get(name, {}))

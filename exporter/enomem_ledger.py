@@ -8,7 +8,8 @@ renames itself may match another group. Either way its failures so far stay
 with the group that had them, so vma_group_enomem_failures_total never falls
 (a fall would read as a counter reset and invent failures in rate()).
 
-State is bounded by the live processes with failures plus one total per group.
+State is bounded by the live processes (their groups, as of the last pass) plus
+one total per group.
 """
 
 from collections import Counter
@@ -23,6 +24,9 @@ class EnomemLedger:
         self._settled: dict[str, Counter] = {}  # group -> failures of members that left it
         # identity -> (group, counts when it joined that group, counts last seen)
         self._members: dict[tuple[int, int], tuple[str, Cells, Cells]] = {}
+        # identity -> group of every watched process of the last pass: one that had not failed
+        # then, and failed and exited before this pass, still goes to the group it was in.
+        self._groups: dict[tuple[int, int], str] = {}
 
     def record(self, samples: list[ProcessSample], retired: list, group_of_retired) -> dict[str, Cells]:
         """Fold one pass in; return every group's totals (groups without failures are absent).
@@ -51,11 +55,14 @@ class EnomemLedger:
             entry = members.get(f.identity) or seen.pop(f.identity, None)
             if entry is not None:
                 self._settle(entry[0], f.counts, entry[1])
-            else:
-                group = group_of_retired(f)
-                if group is not None:
-                    self._settle(group, f.counts, {})
+                continue
+            group = self._groups.get(f.identity)
+            if group is None:
+                group = group_of_retired(f)  # never seen alive: started and failed between two passes
+            if group is not None:
+                self._settle(group, f.counts, {})
         self._members = seen
+        self._groups = {s.identity: s.group for s in samples}
         totals: dict[str, Counter] = {g: Counter(c) for g, c in settled.items()}
         for group, baseline, counts in seen.values():
             t = totals.setdefault(group, Counter())

@@ -1,4 +1,4 @@
-/* What the C test helpers (workload.c, patterns.c) share: the page size and
+/* What the C test helpers (workload.c, patterns.c, enomem.c) share: the page size and
  * the "ready <pid> <detail>" / "error <what>: <strerror>" protocol that
  * tests/helpers/workload.py reads. */
 #ifndef VMA_TEST_HELPER_H
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +23,12 @@ static void die(const char *what) {
 static void ready(const char *detail) {
     printf("ready %d %s\n", (int)getpid(), detail);
     fflush(stdout);
+}
+
+/* With WORKLOAD_COMM in the environment, take that comm: tests running side by side then
+ * each select only their own processes. */
+static void take_comm(void) {
+    if (getenv("WORKLOAD_COMM")) prctl(PR_SET_NAME, getenv("WORKLOAD_COMM"), 0, 0, 0);
 }
 
 static void sleep_ms(long ms) {

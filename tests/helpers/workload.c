@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     char detail[128] = "";
     page = sysconf(_SC_PAGESIZE);
     signal(SIGPIPE, SIG_IGN);
-    if (getenv("WORKLOAD_COMM")) prctl(PR_SET_NAME, getenv("WORKLOAD_COMM"), 0, 0, 0);
+    take_comm();
     if (argc < 2) { fprintf(stderr, "usage: see the comment at the top of workload.c\n"); return 2; }
     const char *mode = argv[1];
     if (!strcmp(mode, "areas") && argc >= 3) {
