@@ -444,8 +444,9 @@ def cli_knows(flag: str) -> bool:
 
 @pytest.mark.parametrize("version", ["1.30.0", "latest"])
 def test_bpf_component_adds_exactly_what_the_bpf_source_needs(built, tmp_path, version):
-    """CAP_BPF, CAP_PERFMON and the flag; RuntimeDefault seccomp kept (containerd 1.7+ lets
-    bpf() and perf_event_open() through it for a container with those capabilities)."""
+    """CAP_BPF, CAP_PERFMON, the flag and the host's tracefs read-only; RuntimeDefault seccomp
+    kept (containerd 1.7+ lets bpf() and perf_event_open() through it for a container with
+    those capabilities)."""
     docs = with_component(tmp_path, "bpf")
     assert sorted(d["kind"] for d in docs) == sorted(d["kind"] for d in built)
     assert [d for d in docs if d["kind"] != "DaemonSet"] == [d for d in built if d["kind"] != "DaemonSet"]
@@ -455,6 +456,10 @@ def test_bpf_component_adds_exactly_what_the_bpf_source_needs(built, tmp_path, v
     assert container["args"] == daemonset_container(built)["args"] + [BPF_FLAG]
     assert ds["spec"]["template"]["spec"]["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert ds["spec"]["template"]["spec"]["hostPID"] is True
+    tracefs = {"name": "sys-kernel-tracing", "mountPath": "/host/sys/kernel/tracing", "readOnly": True}
+    assert container["volumeMounts"][-1] == tracefs  # where the source looks: <--path.sysfs>/kernel/tracing
+    assert ds["spec"]["template"]["spec"]["volumes"][-1] == {
+        "name": "sys-kernel-tracing", "hostPath": {"path": "/sys/kernel/tracing", "type": "Directory"}}
     if cli_knows(BPF_FLAG):
         parse_args_or_fail(container["args"])
     kv = pytest.importorskip("kubernetes_validate", reason="pip install kubernetes-validate")
@@ -463,6 +468,8 @@ def test_bpf_component_adds_exactly_what_the_bpf_source_needs(built, tmp_path, v
     container["securityContext"]["capabilities"]["add"].remove("BPF")
     container["securityContext"]["capabilities"]["add"].remove("PERFMON")
     container["args"].remove(BPF_FLAG)
+    container["volumeMounts"].pop()
+    ds["spec"]["template"]["spec"]["volumes"].pop()
     assert ds == one(built, "DaemonSet")
 
 
