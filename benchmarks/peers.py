@@ -84,10 +84,13 @@ class Daemon:
         return peak_rss_mb(self.proc.pid)
 
 
-def daemons(workdir: str) -> list[Daemon]:
-    """vma-exporter and every installed peer."""
+def daemons(workdir: str, bpf: bool = False) -> list[Daemon]:
+    """vma-exporter (and with *bpf* its BPF source too) and every installed peer."""
     listen = "127.0.0.1:{port}"
-    out = [Daemon("vma-exporter", [sys.executable, "-m", "exporter", f"--web.listen-address={listen}"])]
+    ours = [sys.executable, "-m", "exporter", f"--web.listen-address={listen}"]
+    out = [Daemon("vma-exporter", ours)]
+    if bpf:
+        out.append(Daemon("vma-exporter --collect.source=bpf", ours + ["--collect.source=bpf"]))
     if PROCESS_EXPORTER:
         config = os.path.join(workdir, "process-exporter.yml")
         with open(config, "w") as f:

@@ -64,17 +64,22 @@ class Collector:
                 self._errors_total[reason] += n
             enomem = None
             if source.counts_enomem:
-                enomem = self._ledger.record(result.samples, source.retired_failures(), self._group_of_gone)
+                enomem = self._ledger.record(result.failing, source.retired_failures(), self._group_of_gone)
             self._sequence += 1
             return build_snapshot(result, node, everyone=everyone, timestamp=start_wall,
                                   duration=time.monotonic() - start, errors_total=self._errors_total,
                                   sequence=self._sequence, source=source, group_enomem=enomem)
 
     def _group_of_gone(self, failures) -> str | None:
-        """The group of a process that failed and exited between two passes: matched by
-        its comm alone (its command line and uid went with it)."""
-        return self._policy.matcher.group_of(ProcessFacts(
-            failures.pid, failures.starttime_ticks, failures.comm, lambda: None, lambda: []))
+        """The group of a process that failed and exited before this pass: the one the last
+        pass matched it to, or (started and gone between two passes) its comm's alone: its
+        command line and uid went with it."""
+        matcher = self._policy.matcher
+        group = matcher.gone.get(failures.identity)
+        if group is not None:
+            return group
+        return matcher.group_of(ProcessFacts(failures.pid, failures.starttime_ticks, failures.comm,
+                                             lambda: None, lambda: []))
 
     def close(self) -> None:
         self.source.close()

@@ -8,17 +8,21 @@ facts; this decides what to ask it for.
 - exported: per-process series are bounded to the top N by map areas node-wide,
   plus every process at or above a share of vm.max_map_count, so danger is never
   hidden by the bound (choose_exported);
-- the breakdown (kinds, objects) is for exported processes only. Which ones
-  those are is known only at the end of the pass, so the pass predicts them from
-  the previous one (the biggest processes stay the biggest) and asks the source
-  for their breakdown in the same read; a process that newly enters the exported
-  set is read a second time (Source.deepen). In steady state none is.
+- the breakdown (kinds, objects, patterns) is for exported processes only. Which
+  ones those are is known only at the end of the pass, so the pass predicts them
+  from the previous one (the biggest processes stay the biggest) and asks the
+  source for their breakdown in the same read; a process that newly enters the
+  exported set is read a second time (Source.deepen). In steady state none is.
 
 Vanished or unreadable processes become counted outcomes, never exceptions: one
-misbehaving process never fails a pass.
+misbehaving process never fails a pass. The watched processes are kept as
+columns (the source's sample, its group, its map areas): most of them are only
+summed into their group and ranked, so only the exported ones become whole
+samples. On a node of 10,000 processes that is most of the pass's own cost.
 """
 
-from dataclasses import dataclass
+import heapq
+from dataclasses import dataclass, field
 
 from exporter.node import NodeFacts
 from exporter.procfs import DeadlineExceeded, Denied, ParseError, ProcfsError, Vanished
@@ -41,25 +45,39 @@ def reason_of(exc: ProcfsError) -> str:
 
 @dataclass
 class PassResult:
-    samples: list[ProcessSample]  # every watched process, most map areas first, `exported` set
+    # Every watched process as the source gave it, with its group and map areas (None:
+    # maps unreadable) at the same index.
+    found: list[ProcessSample]
+    groups: list[str]
+    areas: list[int | None]
+    # Per group, tallied in the pass: [members, max map areas, map areas, VIRT, RES, hugetlb].
+    tallies: dict[str, list[int]]
+    # Whole samples, most map areas first: the exported ones, or every watched one
+    # (everyone=True, the CLI views). `exported` is set on those that get series.
+    samples: list[ProcessSample]
     errors: dict[str, int]  # read errors of this pass, by reason
     scanned: int  # processes examined (kernel threads and real zombies excluded)
     complete: bool  # False when the deadline cut the pass short
+    # (identity, group, ENOMEM counts) of the live watched processes that have failed.
+    failing: list[tuple[tuple[int, int], str, dict]] = field(default_factory=list)
 
 
-def choose_exported(samples: list[ProcessSample], top_n: int, min_ratio: float,
-                    max_map_count: int | None) -> list[ProcessSample]:
-    """The samples most map areas first, with ``exported`` set on the top *top_n*
-    and on every one at or above *min_ratio* of the limit."""
-    # Unreadable map counts rank last; ties go to the lower pid for a stable order.
-    ranked = sorted(samples, key=lambda s: (-(s.map_areas if s.map_areas is not None else -1), s.pid))
-    threshold = min_ratio * max_map_count if max_map_count else None
-    out = []
-    for rank, s in enumerate(ranked):
-        areas = s.map_areas
-        exported = areas is not None and (rank < top_n or (threshold is not None and areas >= threshold))
-        out.append(s._replace(exported=True) if exported else s)
-    return out
+def choose_exported(areas: list[int | None], pids: list[int], top_n: int, min_ratio: float,
+                    max_map_count: int | None) -> set[int]:
+    """Indices of the top *top_n* by map areas (ties: the lower pid, as the indices are in
+    pid order) and of every one at or above *min_ratio* of the limit; never one whose maps
+    could not be read."""
+    ranks = [a if a is not None else -1 for a in areas]
+    chosen = {i for i in heapq.nlargest(top_n, range(len(ranks)), key=ranks.__getitem__) if ranks[i] >= 0}
+    if max_map_count:
+        threshold = min_ratio * max_map_count
+        chosen.update(i for i, a in enumerate(ranks) if a >= threshold)
+    return chosen
+
+
+def ranked(indices, areas: list[int | None], pids: list[int]) -> list[int]:
+    """Most map areas first; unreadable last; ties to the lower pid (a stable order)."""
+    return sorted(indices, key=lambda i: (-(areas[i] if areas[i] is not None else -1), pids[i]))
 
 
 class Policy:
@@ -74,9 +92,14 @@ class Policy:
         breakdown; the prediction is left as it was."""
         errors = dict.fromkeys(READ_ERROR_REASONS, 0)
         matcher, predicted = self.matcher, self.predicted
+        cached, map_areas = matcher.cached, source.map_areas
         classifier = Classifier(node.hugetlb_mounts or ())
-        samples: list[ProcessSample] = []
-        live = set()
+        found_: list[ProcessSample] = []
+        groups: list[str] = []
+        areas: list[int | None] = []
+        breakdowns: dict[int, object] = {}
+        tallies: dict[str, list[int]] = {}
+        failing = []
         scanned, complete = 0, True
         try:
             for found in source.scan(node, deadline):
@@ -84,43 +107,68 @@ class Policy:
                 if isinstance(found, ProcfsError):
                     errors[reason_of(found)] += 1
                     continue
-                key = (found.pid, found.starttime_ticks, found.comm)
-                live.add(key)
+                pid, start = found.pid, found.starttime_ticks
                 try:
-                    group = matcher.cached(key)
+                    group = cached((pid, start, found.comm))
                     if group is MISSING:  # not seen before: match it (may read its cmdline or uid)
-                        group = matcher.group_of(ProcessFacts(
-                            found.pid, found.starttime_ticks, found.comm,
-                            lambda f=found: source.uid(f), lambda f=found: source.argv(f)))
+                        group = matcher.group_of(ProcessFacts(pid, start, found.comm,
+                                                              lambda f=found: source.uid(f),
+                                                              lambda f=found: source.argv(f)))
                     if group is None:
                         continue
                     try:
-                        areas, breakdown = source.map_areas(
-                            found, everyone or (found.pid, found.starttime_ticks) in predicted, classifier, deadline)
+                        count, breakdown = found.map_areas, None  # a kernel-side source knows the count
+                        if count is None or everyone or (pid, start) in predicted:
+                            count, breakdown = map_areas(found, everyone or (pid, start) in predicted, classifier,
+                                                         deadline)
                     except Denied:
                         errors["permission"] += 1  # still counted in its group, without map areas
-                        areas = breakdown = None
+                        count = breakdown = None
                 except DeadlineExceeded:
                     raise
                 except ProcfsError as exc:
                     errors[reason_of(exc)] += 1
                     continue
-                samples.append(found._replace(group=group, map_areas=areas, breakdown=breakdown))
+                if breakdown is not None:
+                    breakdowns[len(found_)] = breakdown
+                found_.append(found)
+                groups.append(group)
+                areas.append(count)
+                # The group's figures, in the same loop: a figure a member lacks adds nothing.
+                t = tallies.get(group)
+                if t is None:
+                    t = tallies[group] = [0, 0, 0, 0, 0, 0]
+                t[0] += 1
+                if count:
+                    if count > t[1]:
+                        t[1] = count
+                    t[2] += count
+                t[3] += found.virtual_bytes or 0
+                t[4] += found.resident_bytes or 0
+                t[5] += found.hugetlb_bytes or 0
         except DeadlineExceeded:
             complete = False  # the process being read is left out: a partial count would understate it
-        matcher.retain(live)
+        matcher.end_pass()
+        failures = source.live_failures()
+        if failures:  # rare: only then is an index of identities worth building
+            index = {(f.pid, f.starttime_ticks): i for i, f in enumerate(found_)}
+            failing = [(identity, groups[index[identity]], counts) for identity, counts in failures.items()
+                       if identity in index]
         config = matcher.config
-        samples = choose_exported(samples, config.top_n, config.min_limit_ratio, node.max_map_count)
-        for i, s in enumerate(samples):
-            if not s.exported:
-                continue
-            deepened, error = source.deepen(s, classifier, deadline)
-            if isinstance(error, DeadlineExceeded):
-                complete = False  # exported with its count; the rest is left out
-            elif error is not None:
-                errors[reason_of(error)] += 1
-            samples[i] = deepened
+        pids = [f.pid for f in found_]
+        exported = choose_exported(areas, pids, config.top_n, config.min_limit_ratio, node.max_map_count)
+        samples = []
+        for i in ranked(range(len(found_)) if everyone else exported, areas, pids):
+            s = source.sample(found_[i])._replace(group=groups[i], map_areas=areas[i], breakdown=breakdowns.get(i),
+                                                  exported=i in exported)
+            if s.exported:
+                s, error = source.deepen(s, classifier, deadline)
+                if isinstance(error, DeadlineExceeded):
+                    complete = False  # exported with its count; the rest is left out
+                elif error is not None:
+                    errors[reason_of(error)] += 1
+            samples.append(s)
         if not everyone:
             self.predicted = {s.identity for s in samples if s.exported}
         source.end_pass()
-        return PassResult(samples, errors, scanned, complete)
+        return PassResult(found_, groups, areas, tallies, samples, errors, scanned, complete, failing)

@@ -42,7 +42,7 @@ class ProcessSample(NamedTuple):
     container_id: str = ""
     pod_uid: str = ""
     tid: int | None = None  # the live thread read because the leader thread exited
-    mm_mark: object = None  # the source's mark of the address space: equal marks, unchanged mappings
+    source_state: object = None  # the source's own handle on the process (the BPF source: its record)
     enomem: dict[tuple[str, str], int] | None = None  # ENOMEM failures by (syscall, cause); None: not counted
 
     @property

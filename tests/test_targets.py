@@ -539,14 +539,22 @@ def test_reused_pid_or_renamed_process_is_matched_again():
     assert m.group_of(facts("java", ["bash"], pid=7, start=200)) == "first"  # prctl(PR_SET_NAME): new comm
 
 
-def test_retain_forgets_processes_that_are_gone():
+def test_a_pass_forgets_processes_it_did_not_see_and_remembers_their_groups_once():
     m = Matcher(parse_config(FIRST_MATCH, "t.yml"))
     first = facts("perl", ["perl", "billing.pl"], pid=7)
     m.group_of(first)
-    m.retain({first.key})
+    m.end_pass()
     again = facts("perl", ["perl", "billing.pl"], pid=7)
     m.group_of(again)
-    assert again.argv.reads == 0  # still cached
-    m.retain(set())
+    assert again.argv.reads == 0  # seen in the last pass: still cached
+    m.end_pass()
+    assert m.gone == {}
+    m.end_pass()  # a pass that did not see it
+    assert m.gone == {(7, 1000): "second"}  # the group of what went, for one pass
     m.group_of(again)
     assert again.argv.reads == 1  # forgotten, so read again
+    m.end_pass()
+    m.end_pass()
+    assert m.gone == {(7, 1000): "second"}
+    m.end_pass()
+    assert m.gone == {}

@@ -105,10 +105,12 @@ def _records(body: memoryview, end: End, page: int, ns_per_tick: int) -> list[Pr
     inf, unlimited, new, record = math.inf, RLIM_INFINITY, tuple.__new__, ProcessRecord
     comms: dict[bytes, str] = {}
     out = []
-    for i, (kind, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm, rss_file, rss_anon,
-            rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) in enumerate(PROCESS.iter_unpack(body)):
-        if kind != KIND_PROCESS:
-            raise RecordError(f"offset {i * PROCESS.size}: kind {kind:#x}, expected a process record")
+    kinds = body.cast("I")[::PROCESS.size // 4].tolist()  # every record's first field, read in C
+    if set(kinds) - {KIND_PROCESS}:
+        i = next(i for i, kind in enumerate(kinds) if kind != KIND_PROCESS)
+        raise RecordError(f"offset {i * PROCESS.size}: kind {kinds[i]:#x}, expected a process record")
+    for (_, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm, rss_file, rss_anon,
+         rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) in PROCESS.iter_unpack(body):
         name = comms.get(comm)
         if name is None:
             name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")

@@ -5,7 +5,7 @@ Both are one of ENOMEM's three causes (DESIGN.md, seed 004).
 """
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from exporter.procfs import ParseError, parse_u64, read_file
 from exporter.procfs.paths import Roots
@@ -13,8 +13,9 @@ from exporter.procfs.paths import Roots
 _WANTED = {b"Max data size": "data", b"Max address space": "address_space"}
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
+    """Soft limits in bytes. A NamedTuple: the BPF source makes one per process per scrape."""
+
     data: float = math.inf
     address_space: float = math.inf
 

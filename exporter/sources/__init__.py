@@ -3,13 +3,17 @@
 The pass (exporter/policy.py) does not care which source it runs on. A source has:
 
 - ``name``: what ``--collect.source`` calls it, exported in the Snapshot;
-- ``counts_enomem``: whether it sees failing syscalls; then each sample's
-  ``enomem`` holds the process's failures, ``node_failures`` and ``overflows``
-  the node's, and ``retired_failures()`` the final counts of processes that
-  exited since the last pass;
-- ``scan(node, deadline)``: every user-space process of the node, as a
-  ProcessSample (identity, comm, threads, VIRT/RES/SHR, hugetlb) or as the
-  ProcfsError that stopped reading it; raises DeadlineExceeded past *deadline*;
+- ``counts_enomem``: whether it sees failing syscalls; then
+  ``live_failures()`` gives the live processes' failures by identity (and each
+  sample's ``enomem`` its own), ``node_failures`` and ``overflows`` the node's,
+  and ``retired_failures()`` the final counts of processes that exited since
+  the last pass;
+- ``scan(node, deadline)``: every user-space process of the node, or the
+  ProcfsError that stopped reading it; raises DeadlineExceeded past *deadline*.
+  What it yields has a sample's pid, starttime_ticks, comm, map_areas (None
+  until counted), virtual_bytes, resident_bytes and hugetlb_bytes: the pass ranks
+  and sums every process, and only the exported ones become whole samples;
+- ``sample(found)``: the whole ProcessSample of what scan() yielded;
 - ``uid(sample)`` and ``argv(sample)``: the costly facts a group rule may need;
 - ``map_areas(sample, breakdown, classifier, deadline)``: the count of map
   areas, and with *breakdown* the summary by kind and object;

@@ -19,6 +19,7 @@ profile that lets bpf() and perf_event_open() through, tracefs and the host PID
 namespace: opening raises BpfUnavailable naming every one that is missing.
 """
 
+from types import MappingProxyType
 from typing import Iterator
 
 from exporter.bpf import records
@@ -33,13 +34,7 @@ from exporter.snapshot import ProcessSample
 from exporter.sources.procfs import ProcfsSource
 
 
-def mapping_mark(rec: records.ProcessRecord, end: records.End) -> int | None:
-    """The mark under which a breakdown stays valid: mm_lock_seq, unless the kernel has
-    none or a writer holds the lock right now (an odd seqcount): then None, re-read."""
-    seq = rec.mm_seq
-    if seq is None or (end.features & records.FEAT_SEQ_COUNT and seq & 1):
-        return None
-    return seq
+NO_FAILURES = MappingProxyType({})  # the ENOMEM counts of a process that has none (read-only, shared)
 
 
 class BpfSource(ProcfsSource):
@@ -55,58 +50,83 @@ class BpfSource(ProcfsSource):
         except BaseException:
             self._tasks.close()
             raise
-        self._euid: dict[int, int] = {}
+        self._pass: records.Pass | None = None
+        self._counts: dict = {}
+        self._boot: float | None = None
+        self._odd_is_busy = False
         self._retired: list[ProcessFailures] = []
         self.node_failures: dict[tuple[str, str], int] = {}
         self.overflows: dict[str, int] = {}
 
-    def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[ProcessSample | ProcfsError]:
+    def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[records.ProcessRecord]:
         # Failures first, then the pass: a process absent from the pass exited after its
         # failures were read, so they are final and can be handed over and dropped.
         failures = self._enomem.read()
         p = self._tasks.read()
-        live = {rec.identity for rec in p.processes}
-        counts = {f.identity: f.counts for f in failures if f.identity in live}
-        self._retired = [f for f in failures if f.identity not in live]
+        counts: dict = {}
+        self._retired = []
+        if failures:  # rare: only then is the set of live identities worth building
+            live = {(rec.pid, rec.starttime_ticks) for rec in p.processes}
+            counts = {f.identity: f.counts for f in failures if f.identity in live}
+            self._retired = [f for f in failures if f.identity not in live]
         self._enomem.forget(f.identity for f in self._retired)
         totals = self._enomem.node_totals()  # every pair, from 0: a first failure is an increase
         self.node_failures = {(s, c): totals.get((s, c), 0) for s in SYSCALLS for c in CAUSES}
         self.overflows = self._enomem.overflows()
-        self._euid = {}
-        boot, end = node.boot_time, p.end
-        for rec in p.processes:
-            if rec.map_areas is None:
-                continue  # no address space: a real zombie
-            self._euid[rec.pid] = rec.euid
-            ticks = rec.starttime_ticks
-            yield ProcessSample(
-                rec.pid, ticks, boot + ticks / CLK_TCK if boot is not None else None, rec.comm, rec.threads,
-                rec.virtual_bytes, rec.resident_bytes, rec.shared_bytes, rec.hugetlb_bytes,
-                map_areas=rec.map_areas, data_bytes=rec.data_bytes, limits=Limits(rec.rlimit_data, rec.rlimit_as),
-                tid=rec.via_tid or None, mm_mark=mapping_mark(rec, end), enomem=counts.get(rec.identity, {}))
+        self._pass, self._counts, self._boot = p, counts, node.boot_time
+        self._euid = None
+        self._odd_is_busy = bool(p.end.features & records.FEAT_SEQ_COUNT)
+        # The records themselves: the policy reads a record's pid, starttime_ticks, comm,
+        # map_areas, virtual_bytes, resident_bytes and hugetlb_bytes as a sample's, and
+        # only the exported ones become samples (sample()). A process without an address
+        # space is a real zombie.
+        return (rec for rec in p.processes if rec.map_areas is not None)
 
-    def uid(self, sample: ProcessSample) -> int | None:
-        return self._euid.get(sample.pid)
+    def sample(self, rec: records.ProcessRecord) -> ProcessSample:
+        """The whole sample of a record: VmData, the limits, the ENOMEM counts with it."""
+        boot, ticks = self._boot, rec.starttime_ticks
+        return ProcessSample(
+            rec.pid, ticks, boot + ticks / CLK_TCK if boot is not None else None, rec.comm, rec.threads,
+            rec.virtual_bytes, rec.resident_bytes, rec.shared_bytes, rec.hugetlb_bytes, map_areas=rec.map_areas,
+            data_bytes=rec.data_bytes, limits=Limits(rec.rlimit_data, rec.rlimit_as), tid=rec.via_tid or None,
+            source_state=rec, enomem=self._counts.get(rec.identity, NO_FAILURES))
 
-    def map_areas(self, sample: ProcessSample, breakdown: bool, classifier: Classifier,
+    def live_failures(self) -> dict[tuple[int, int], dict]:
+        """ENOMEM counts of the live processes that have failed, by identity."""
+        return self._counts
+
+    def _mark(self, rec: records.ProcessRecord) -> int | None:
+        """The mark under which a breakdown stays valid: mm_lock_seq, unless the kernel has
+        none or a writer holds the lock right now (an odd seqcount): then None, re-read."""
+        seq = rec.mm_seq
+        if seq is None or (self._odd_is_busy and seq & 1):
+            return None
+        return seq
+
+    def uid(self, rec: records.ProcessRecord) -> int | None:
+        """The effective uid, from the pass (asked only by a {{.Username}} template)."""
+        return rec.euid
+
+    def map_areas(self, rec: records.ProcessRecord, breakdown: bool, classifier: Classifier,
                   deadline: float | None) -> tuple[int, MapsSummary | None]:
         """The kernel's count; with *breakdown*, maps' summary, re-read only when the
         mappings changed since it was made."""
-        if not breakdown:
-            return sample.map_areas, None
-        summary = self.breakdowns.reuse(sample.identity, sample.mm_mark, classifier)
+        return rec.map_areas, self._breakdown(rec, classifier) if breakdown else None
+
+    def _breakdown(self, rec: records.ProcessRecord, classifier: Classifier) -> MapsSummary:
+        mark = self._mark(rec)
+        summary = self.breakdowns.reuse(rec.identity, mark, classifier)
         if summary is None:
-            summary = read_maps(self.roots, sample.pid, classifier, sample.tid)
-            self.breakdowns.keep(sample.identity, sample.mm_mark, classifier, summary)
-        return sample.map_areas, summary
+            summary = read_maps(self.roots, rec.pid, classifier, rec.via_tid or None)
+            self.breakdowns.keep(rec.identity, mark, classifier, summary)
+        return summary
 
     def deepen(self, sample: ProcessSample, classifier: Classifier,
                deadline: float | None) -> tuple[ProcessSample, ProcfsError | None]:
-        """VmData and the limits came with the pass: the breakdown and the pod remain."""
+        """VmData and the limits came with the pass; the breakdown and the pod remain."""
         try:
             if sample.breakdown is None:
-                _, breakdown = self.map_areas(sample, True, classifier, deadline)
-                sample = sample._replace(breakdown=breakdown)
+                sample = sample._replace(breakdown=self._breakdown(sample.source_state, classifier))
             return self.with_pod(sample), None
         except ProcfsError as exc:
             return sample, exc

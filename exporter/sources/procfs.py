@@ -91,6 +91,14 @@ class ProcfsSource:
             yield ProcessSample(pid, ticks, boot + ticks / CLK_TCK if boot is not None else None, stat.comm,
                                 stat.num_threads, virtual, resident, shared, hugetlb, tid=tid)
 
+    def sample(self, found: ProcessSample) -> ProcessSample:
+        """What scan() yields is already a sample."""
+        return found
+
+    def live_failures(self) -> dict:
+        """ENOMEM counts of live processes: procfs sees none."""
+        return {}
+
     def uid(self, sample: ProcessSample) -> int | None:
         """The effective uid (status), read only when a group template names the user."""
         return read_status(self.roots, sample.pid, sample.tid).uid

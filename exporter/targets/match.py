@@ -45,30 +45,41 @@ def _username(uid: int | None, cache: dict[int, str]) -> str:
 
 
 class Matcher:
+    """The cache has two generations: what this pass looked up, and what the last one did.
+    A lookup moves an entry from the last to this; end_pass() drops what nobody looked up
+    (the processes that are gone), keeping their groups one pass more in ``gone``. So the
+    cache is bounded by the live processes with no sweep over it each pass."""
+
     def __init__(self, config: Config):
         self.config = config
-        self._cache: dict[Key, str | None] = {}
+        self._cache: dict[Key, str | None] = {}  # looked up this pass
+        self._last: dict[Key, str | None] = {}  # looked up in the last pass, not yet in this one
         self._users: dict[int, str] = {}
+        self.gone: dict[tuple[int, int], str] = {}  # (pid, start) -> group of the watched that went last pass
 
     def cached(self, key: Key) -> str | None | object:
         """The group decided before for this identity, or MISSING (the cheap path every scrape)."""
-        return self._cache.get(key, MISSING)
+        group = self._cache.get(key, MISSING)
+        if group is MISSING:
+            group = self._last.pop(key, MISSING)
+            if group is not MISSING:
+                self._cache[key] = group
+        return group
 
     def group_of(self, facts: ProcessFacts) -> str | None:
         """The group name, or None when no rule matches (the process is not watched)."""
         key = facts.key
-        try:
-            return self._cache[key]
-        except KeyError:
-            pass
+        group = self.cached(key)
+        if group is not MISSING:
+            return group
         group = self._evaluate(facts)
         self._cache[key] = group
         return group
 
-    def retain(self, live: set[Key]) -> None:
-        """Forget processes not seen in the last collection (bounds the cache)."""
-        for key in [k for k in self._cache if k not in live]:
-            del self._cache[key]
+    def end_pass(self) -> None:
+        """Forget the processes no lookup asked for since the last end_pass (they are gone)."""
+        self.gone = {(pid, start): group for (pid, start, _), group in self._last.items() if group is not None}
+        self._last, self._cache = self._cache, {}
 
     def _evaluate(self, facts: ProcessFacts) -> str | None:
         argv: list[str] | None = None
