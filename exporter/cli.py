@@ -10,12 +10,11 @@ import logging
 import signal
 import sys
 
-from prometheus_client import CollectorRegistry, ProcessCollector
 
 from exporter import __version__, logs
 from exporter.collect import Collector
 from exporter.commands import COMMANDS
-from exporter.metrics import SnapshotCollector
+from exporter.exposition import Exposition
 from exporter.procfs import ProcfsError
 from exporter.procfs.access import CAP_SYS_PTRACE, has_capability, probe_maps_access
 from exporter.commands.common import checked_roots
@@ -102,11 +101,11 @@ def load_or_exit(path: str | None):
         sys.exit(2)
 
 
-def write_textfile_or_fail(registry, path: str) -> int:
+def write_textfile_or_fail(exposition, path: str) -> int:
     from exporter.textfile import write_textfile
 
     try:
-        size = write_textfile(registry, path)
+        size = write_textfile(exposition, path)
     except ProcfsError as exc:  # the collection itself failed: write nothing rather than a partial file
         print(f"vma-exporter: --textfile.output: collection failed, {path} left as it was: {exc}",
               file=sys.stderr)
@@ -151,18 +150,16 @@ def run_daemon(args) -> int:
     collector = Collector(roots, config, timeout=args.collect_timeout, source=source)
     web_state = WebState(web)
     reloader = Reloader(collector, args.config_file, args.web_config_file, web_state)
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(SnapshotCollector(collector, reload_state=reloader.state))
     if args.textfile:
         try:
-            return write_textfile_or_fail(registry, args.textfile)
+            # Not the exporter's own process_*: in textfile mode node_exporter exports its own.
+            return write_textfile_or_fail(Exposition(collector, reloader.state, own_process=False), args.textfile)
         finally:
             collector.close()
-    # The daemon's own CPU, memory and file descriptors (process_*), as every exporter
-    # has them; not in textfile mode, where node_exporter exports its own process_*.
-    ProcessCollector(registry=registry)
     log_maps_access(roots)
-    handlers = server.Handlers(registry, args.telemetry_path, lambda: collector.config.source,
+    # The daemon's own CPU, memory and file descriptors (process_*) follow the declared metrics.
+    exposition = Exposition(collector, reloader.state)
+    handlers = server.Handlers(exposition, args.telemetry_path, lambda: collector.config.source,
                                reload=reloader.reload, web=web_state)
     try:
         httpd = server.start(address, handlers, tls=web is not None and web.tls)

@@ -28,9 +28,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
-
 from exporter import __version__
 from exporter.procfs import ProcfsError
 from exporter.webconfig import WebConfig
@@ -90,11 +87,11 @@ ADDRESS_ERRORS = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL)
 class Handlers:
     """What the HTTP layer needs from the rest of the exporter."""
 
-    def __init__(self, registry: CollectorRegistry, telemetry_path: str = "/metrics",
+    def __init__(self, exposition, telemetry_path: str = "/metrics",
                  config_source: Callable[[], str] = lambda: "",
                  reload: Callable[[], tuple[bool, str]] | None = None,
                  web: Callable[[], WebConfig | None] = lambda: None):
-        self.registry = registry
+        self.exposition = exposition  # exposition.Exposition: render(accept) -> (body, content type)
         self.telemetry_path = telemetry_path
         self.config_source = config_source
         self.reload = reload
@@ -194,9 +191,8 @@ def make_handler(h: Handlers):
                 self.rfile.read(length)
 
         def _metrics(self):
-            encoder, ctype = choose_encoder(self.headers.get("Accept"))
             try:
-                body = encoder(h.registry)
+                body, ctype = h.exposition.render(self.headers.get("Accept"))
             except (OSError, ProcfsError) as exc:  # the node, not the exporter: say what, not where in the code
                 log.error("collection failed: %s", exc)
                 return self._send(500, f"collection failed: {exc}\n".encode())

@@ -9,12 +9,10 @@ same directory and rename it over the target (rename is atomic on one filesystem
 import os
 import tempfile
 
-from prometheus_client import CollectorRegistry, generate_latest
 
-
-def write_textfile(registry: CollectorRegistry, path: str) -> int:
-    """Collect once and write to *path*; return the number of bytes written."""
-    body = generate_latest(registry)
+def write_textfile(exposition, path: str) -> int:
+    """Collect once and write to *path* (the text format node_exporter reads); return the bytes written."""
+    body, _ = exposition.render(None)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".vma-exporter.", suffix=".tmp", dir=directory)
     try:

@@ -14,7 +14,6 @@ import time
 
 import pytest
 import requests
-from prometheus_client import CollectorRegistry
 
 from exporter import server
 from helpers.daemon import ROOT, Daemon, one, port_open
@@ -135,7 +134,7 @@ def test_malformed_requests_do_not_hurt(daemon):
 
 
 def test_connections_past_the_cap_are_closed_and_the_server_recovers():
-    httpd = server.Server(("127.0.0.1", 0), server.make_handler(server.Handlers(CollectorRegistry())),
+    httpd = server.Server(("127.0.0.1", 0), server.make_handler(server.Handlers(None)),
                           max_connections=2)
     import threading
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
