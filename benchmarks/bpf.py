@@ -33,7 +33,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "tests"), HERE, os.path.join(HERE, "..")]
 
-from nodes import Fleet  # noqa: E402
+from nodes import Fleet, compile_c  # noqa: E402
+from peers import Floor  # noqa: E402
 from helpers.tracefs import tracefs_mounted  # noqa: E402
 
 from exporter.bpf import records  # noqa: E402
@@ -41,30 +42,6 @@ from exporter.bpf.enomem import EnomemCounter  # noqa: E402
 from exporter.bpf.tasks import CLK_TCK, PAGE_SIZE, TaskIterator  # noqa: E402
 
 BUDGET = 0.1  # BPF CPU per scrape / procfs C floor (issue 13)
-
-
-def compile_c(name: str, directory: str) -> str:
-    cc = shutil.which("cc") or shutil.which("gcc")
-    binary = os.path.join(directory, name)
-    subprocess.run([cc, "-O2", "-Wall", "-o", binary, os.path.join(HERE, name + ".c")], check=True)
-    return binary
-
-
-class Floor:
-    """benchmarks/floor.c, one round per request."""
-
-    def __init__(self, binary: str):
-        self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def round(self) -> tuple[float, int, int]:
-        self.proc.stdin.write("round\n")
-        self.proc.stdin.flush()
-        cpu_ns, processes, lines = self.proc.stdout.readline().split()
-        return int(cpu_ns) / 1e9, int(processes), int(lines)
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait()
 
 
 def cpu(fn):
@@ -141,12 +118,13 @@ def main() -> int:
           f"Python {platform.python_version()}")
     work = tempfile.mkdtemp(prefix="vma-bpf-bench-")
     try:
-        floor_bin, loop_bin = compile_c("floor", work), compile_c("mmap_loop", work)
+        with open(os.path.join(HERE, "mmap_loop.c")) as f:
+            loop_bin = compile_c(f.read(), work, "mmap_loop")
         with TaskIterator() as tasks:
             here = len(tasks.read().processes)
             extra = max(0, 370 - here)
             with Fleet(extra, 1400):
-                floor = Floor(floor_bin)
+                floor = Floor()
                 try:
                     per_pass(f"about 370 processes: this node's {here} plus {extra} of 1,400 areas each",
                              tasks, floor, args.rounds)
@@ -154,7 +132,7 @@ def main() -> int:
                     floor.close()
             if not args.skip_large:
                 with Fleet(args.processes, 30):
-                    floor = Floor(floor_bin)
+                    floor = Floor()
                     try:
                         per_pass(f"{args.processes:,} processes of 30 areas each, plus this node's",
                                  tasks, floor, max(5, args.rounds // 3))

@@ -117,8 +117,10 @@ class Policy:
                     if group is None:
                         continue
                     try:
-                        count, breakdown = found.map_areas, None  # a kernel-side source knows the count
-                        if count is None or everyone or (pid, start) in predicted:
+                        # A kernel-side source knows the count, and gives the exported their
+                        # breakdown in deepen(); procfs reads maps once for both, predicted.
+                        count, breakdown = found.map_areas, None
+                        if count is None or everyone:
                             count, breakdown = map_areas(found, everyone or (pid, start) in predicted, classifier,
                                                          deadline)
                     except Denied:

@@ -5,7 +5,7 @@ memory-mapping call fail for a known reason and reports its errno; the counters
 must show that one failure under that (syscall, cause) for that process, and a
 quiet process must not appear at all. The syscall trace events need tracefs:
 mounted for the module if this machine has it unmounted, and unmounted again.
-vm.max_map_count is lowered (then restored) so that the seed-001 process
+vm.max_map_count is lowered (then restored) so that the process of incident 001 (docs/incidents.md)
 reaches the limit in a moment. Both under the host lock.
 """
 
@@ -51,7 +51,7 @@ def failing(mode: str) -> Workload:
 
 
 def test_munmap_splits_at_the_limit_are_munmap_map_count(counter):
-    """Seed 001: map many pages, munmap every other one until munmap fails."""
+    """Incident 001 (docs/incidents.md): map many pages, munmap every other one until munmap fails."""
     with sysfs_value(MAX_MAP_COUNT, 3000):
         assert counter.refresh_limits() == 3000
         with Workload("at-limit") as w:

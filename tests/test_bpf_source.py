@@ -21,11 +21,10 @@ from helpers.tracefs import tracefs_mounted
 from helpers.wait import until
 from helpers.workload import Workload, kernel_map_areas, unique_comm
 
-from exporter.bpf import BpfUnavailable
 from exporter.collect import Collector
 from exporter.metrics import Context, families
 from exporter.procfs.paths import Roots
-from exporter.sources import open_source
+from exporter.sources import bpf_unavailable, open_source
 from exporter.targets.config import parse_config
 
 pytestmark = [pytest.mark.root, pytest.mark.host]
@@ -45,10 +44,9 @@ def bpf():
     if os.geteuid() != 0:
         pytest.skip("needs root (CAP_BPF, CAP_PERFMON)")
     with tracefs_mounted():
-        try:
-            open_source("bpf", Roots()).close()
-        except BpfUnavailable as exc:
-            pytest.skip(str(exc))
+        why = bpf_unavailable(Roots())
+        if why:
+            pytest.skip(why)
         yield
 
 
@@ -154,7 +152,7 @@ def test_a_refused_mmap_under_rlimit_data_is_counted_for_the_process_its_group_a
 
 
 def test_munmap_splits_at_the_limit_are_counted_under_munmap_map_count(daemon):
-    """Seed 001: a process maps many pages and unmaps every other one until munmap fails."""
+    """Incident 001 (docs/incidents.md): a process maps many pages and unmaps every other one until munmap fails."""
     with sysfs_value("/proc/sys/vm/max_map_count", 3000):
         daemon.metrics()  # the source writes the lowered limit where its programs read it
         with Workload("at-limit", comm=COMM) as w:

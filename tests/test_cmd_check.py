@@ -76,7 +76,7 @@ def test_check_json_has_the_figures(capsys):
 
 
 def test_check_of_the_dpdk_node_fails_and_shows_the_persistent_fix(capsys, node):
-    """Seed 004: DPDK could not map its hugepages on a node with max_map_count 3096."""
+    """Incident 004 (docs/incidents.md): DPDK could not map its hugepages on a node with max_map_count 3096."""
     roots, proc = node
     (proc / "sys" / "vm" / "max_map_count").write_text("3096\n")
     code, out, _ = run_cli(capsys, "check", *roots, "--hugepages", "2M:504")
@@ -255,7 +255,7 @@ def test_a_real_process_against_its_rlimit_data(extra, warn_ratio, status):
 
 
 def test_a_process_whose_1mib_mmap_was_refused_under_rlimit_data_fails():
-    """Seed 004's third cause: RLIMIT_DATA 64 MiB, and mmap of 1 MiB already says ENOMEM."""
+    """The third cause of incident 004 (docs/incidents.md): RLIMIT_DATA 64 MiB, and mmap of 1 MiB already says ENOMEM."""
     with pattern_process("rlimit-data", 64) as p:
         assert p.detail.startswith("refused errno=12"), p.detail  # the kernel refused it
         result = cli("check", "--pid", str(p.pid), "--json")

@@ -184,7 +184,7 @@ def test_diff_of_a_growing_process_shows_anonymous_growth_in_text():
 
 
 def test_diff_totals_anonymous_growth_by_region_and_shape():
-    """Seed 003 growing: not "+N anon" and a list of examples, but where and what shape."""
+    """Incident 003 (docs/incidents.md) growing: not "+N anon" and a list of examples, but where and what shape."""
     with pattern_process("carve-grow", 20000, 2000) as carver:
         lo, hi = (int(x, 16) for x in carver.detail.split("=")[1].split("-"))
         result = cli("diff", str(carver.pid), "--interval", "1.5", "--json")

@@ -3,7 +3,7 @@ of each pattern (tests/helpers/patterns.c) against what /proc/PID/maps shows.
 
 Fixture node (tests/fixtures/cli): 4242 maps one shm object 30 times, 5150 is
 DPDK-like (rtemap files on hugetlbfs), 7003 carved a PROT_NONE reservation
-into 400 alternating pages (seed 003). Expected output lives in
+into 400 alternating pages (docs/incidents.md, incident 003). Expected output lives in
 tests/fixtures/cli/expected; `python3 -m pytest --update-golden` rewrites it (then review).
 """
 

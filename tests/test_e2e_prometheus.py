@@ -33,6 +33,8 @@ from e2e import grafana, repo
 from e2e.prometheus import BINARY as PROMETHEUS, Prometheus, QueryError, wait_until
 from helpers import workload as workload_helper
 from helpers.exporter import Exporter
+from exporter.procfs.paths import Roots
+from exporter.sources import bpf_unavailable
 from helpers.host import host_lock
 from helpers.tracefs import tracefs_mounted
 from helpers.workload import Workload
@@ -111,19 +113,6 @@ def exporter_config(*binaries: str) -> str:
     })
 
 
-def bpf_unavailable() -> str | None:
-    """Why the BPF source cannot run here (then the ENOMEM panels must be empty), or None."""
-    from exporter.bpf import BpfUnavailable
-    from exporter.procfs.paths import Roots
-    from exporter.sources import open_source
-
-    try:
-        open_source("bpf", Roots()).close()
-    except BpfUnavailable as exc:
-        return str(exc)
-    return None
-
-
 @contextlib.contextmanager
 def maybe_tracefs():
     """tracefs mounted for the BPF source's trace events where root can mount it."""
@@ -148,7 +137,7 @@ def stack(tmp_path_factory):
     # The whole stack under the host lock: its pool, at-limit workload and trace events are
     # the node's, and another run of the suite must not change them under the panels and alerts.
     with host_lock(), maybe_tracefs(), HugepagePool() as pool:
-        no_bpf = bpf_unavailable()
+        no_bpf = bpf_unavailable(Roots())
         source = ["--collect.source=bpf"] if no_bpf is None else []
         with PrivateWorkload(binary, "at-limit") as at_limit, \
                 PrivateWorkload(binary, "leak", shm_name, "200") as leak, \

@@ -29,7 +29,7 @@ def test_missing_file_is_vanished(tmp_path):
     (b"65530\n", 65530),
     (b"262144\n", 262144),  # what Elasticsearch asks for
     (b"2147483647\n", 2147483647),
-    (b"3096", 3096),  # seed 004's node, no newline
+    (b"3096", 3096),  # the node of incident 004 (docs/incidents.md), no newline
     (b" 1000 \n", 1000),
 ])
 def test_parse_int(data, value):

@@ -129,7 +129,7 @@ def hugetlbfs():
 
 @pytest.mark.root
 def test_dpdk_hugepage_files_are_one_family(hugetlbfs):
-    """Seed 004: one file per hugepage, rtemap_0 ... rtemap_N, each mapped once."""
+    """Incident 004 (docs/incidents.md): one file per hugepage, rtemap_0 ... rtemap_N, each mapped once."""
     with pattern_process("hugefiles", hugetlbfs, 64) as p:
         mine = [a for a in maps_lines(p.pid) if a[3].startswith(f"{hugetlbfs}/rtemap_")]
         s = summary_of(p.pid)

@@ -78,8 +78,36 @@ def _limit(v: int) -> float:
     return math.inf if v == RLIM_INFINITY else float(v)
 
 
-def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
-    """Parse a whole pass (the concatenated reads of one iterator instance)."""
+# What a pass needs of every process, read in C from each record, the other fields skipped:
+# tgid, start ns, comm, map_count, flags, total_vm, rss_file, rss_anon, rss_shmem, hugetlb.
+BRIEF = struct.Struct("=4xIQ16s8xIIQ8xQQQ8xQ16x8x")
+
+
+class Brief(NamedTuple):
+    """A process as the pass ranks and sums it; record_at() gives its whole record."""
+
+    pid: int
+    starttime_ticks: int
+    comm: str
+    map_areas: int
+    virtual_bytes: int
+    resident_bytes: int | None
+    hugetlb_bytes: int | None
+    index: int  # the record's place in the pass
+
+    @property
+    def identity(self) -> tuple[int, int]:
+        return (self.pid, self.starttime_ticks)
+
+
+class Briefs(NamedTuple):
+    end: End
+    processes: list[Brief]  # every process with an address space
+    body: memoryview  # the records, for record_at()
+
+
+def _checked(data: bytes) -> tuple[End, memoryview]:
+    """The END of a whole pass and the records before it, or RecordError."""
     if len(data) < END.size:
         raise RecordError(f"{len(data)} bytes: too short for the END record")
     stop = len(data) - END.size
@@ -91,8 +119,47 @@ def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
                           f"sizes {END.size}/{PROCESS.size} (object and parser differ)")
     if stop % PROCESS.size:
         raise RecordError(f"{stop} bytes of process records: not a multiple of {PROCESS.size}")
-    end = End(features, tgid, level, cpus)
-    return Pass(end, tuple(_records(memoryview(data)[:stop], end, page_size, 1_000_000_000 // clk_tck)))
+    body = memoryview(data)[:stop]
+    kinds = body.cast("I")[::PROCESS.size // 4].tolist()  # every record's first field, read in C
+    if set(kinds) - {KIND_PROCESS}:
+        i = next(i for i, kind in enumerate(kinds) if kind != KIND_PROCESS)
+        raise RecordError(f"offset {i * PROCESS.size}: kind {kinds[i]:#x}, expected a process record")
+    return End(features, tgid, level, cpus), body
+
+
+def parse(data: bytes, page_size: int, clk_tck: int) -> Pass:
+    """Parse a whole pass (the concatenated reads of one iterator instance)."""
+    end, body = _checked(data)
+    return Pass(end, tuple(_records(body, end, page_size, 1_000_000_000 // clk_tck)))
+
+
+def parse_brief(data: bytes, page_size: int, clk_tck: int) -> Briefs:
+    """A whole pass as the collection pass reads it: of each process with an address space
+    only what it ranks and sums (a third of the fields); the rest stays in the bytes."""
+    end, body = _checked(data)
+    has_rss = bool(end.features & (FEAT_RSS_PERCPU | FEAT_RSS_ATOMIC | FEAT_RSS_APPROX))
+    has_huge = bool(end.features & FEAT_HUGETLB)
+    npt, page, new, brief = 1_000_000_000 // clk_tck, page_size, tuple.__new__, Brief
+    comms: dict[bytes, str] = {}
+    out = []
+    for i, (pid, start_ns, comm, map_count, flags, total_vm, rss_file, rss_anon, rss_shmem, huge) in enumerate(
+            BRIEF.iter_unpack(body)):
+        if flags & PROC_NO_MM:
+            continue
+        name = comms.get(comm)
+        if name is None:
+            name = comms[comm] = comm.split(b"\0", 1)[0].decode("utf-8", "replace")
+        out.append(new(brief, (pid, start_ns // npt, name, map_count, total_vm * page,
+                               (rss_file + rss_anon + rss_shmem) * page if has_rss else None,
+                               huge * page if has_huge else None, i)))
+    return Briefs(end, out, body)
+
+
+def record_at(briefs: Briefs, index: int, page_size: int, clk_tck: int) -> ProcessRecord:
+    """The whole record of the process at *index* of a pass."""
+    size = PROCESS.size
+    return _records(briefs.body[index * size:(index + 1) * size], briefs.end, page_size,
+                    1_000_000_000 // clk_tck)[0]
 
 
 def _records(body: memoryview, end: End, page: int, ns_per_tick: int) -> list[ProcessRecord]:
@@ -105,10 +172,6 @@ def _records(body: memoryview, end: End, page: int, ns_per_tick: int) -> list[Pr
     inf, unlimited, new, record = math.inf, RLIM_INFINITY, tuple.__new__, ProcessRecord
     comms: dict[bytes, str] = {}
     out = []
-    kinds = body.cast("I")[::PROCESS.size // 4].tolist()  # every record's first field, read in C
-    if set(kinds) - {KIND_PROCESS}:
-        i = next(i for i, kind in enumerate(kinds) if kind != KIND_PROCESS)
-        raise RecordError(f"offset {i * PROCESS.size}: kind {kinds[i]:#x}, expected a process record")
     for (_, pid, start_ns, comm, threads, euid, map_count, flags, total_vm, data_vm, rss_file, rss_anon,
          rss_shmem, swap, huge, rlim_data, rlim_as, seq, via) in PROCESS.iter_unpack(body):
         name = comms.get(comm)

@@ -5,7 +5,7 @@ saved snapshots (``--from FILE [--to FILE]``). Areas are grouped by kind and
 backing object (a file, a shm object, ``[heap]``, anonymous memory); each
 group shows its count and size before and after and a few of the address
 ranges that appeared or went away. This replaces saving maps twice and
-diffing by hand (seed 002): a process that maps one shm object in a loop shows
+diffing by hand (docs/incidents.md, incident 002): a process that maps one shm object in a loop shows
 that object first, with its growth. Changes are also totalled by pattern
 (exporter/patterns): anonymous areas by shape with the region they span, so
 a carved reservation reads as "+36000 areas inside 7f..-7f..: 4KiB

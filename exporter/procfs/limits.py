@@ -1,7 +1,7 @@
 """/proc/PID/limits: RLIMIT_DATA and RLIMIT_AS (soft limits, in bytes).
 
 proc(5). "unlimited" becomes +Inf, the way Prometheus writes an absent ceiling.
-Both are one of ENOMEM's three causes (DESIGN.md, seed 004).
+Both are one of ENOMEM's three causes (docs/incidents.md, 004).
 """
 
 import math

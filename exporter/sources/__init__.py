@@ -40,3 +40,15 @@ def open_source(name: str, roots):
     from exporter.sources.bpf import BpfSource  # loads ctypes and libbpf only when asked for
 
     return BpfSource(roots)
+
+
+def bpf_unavailable(roots) -> str | None:
+    """Why the BPF source cannot open here (every missing requirement), or None: it
+    opened, and is closed again."""
+    from exporter.bpf import BpfUnavailable
+
+    try:
+        open_source("bpf", roots).close()
+    except BpfUnavailable as exc:
+        return str(exc)
+    return None

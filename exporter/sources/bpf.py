@@ -24,7 +24,7 @@ from typing import Iterator
 
 from exporter.bpf import records
 from exporter.bpf.enomem import CAUSES, SYSCALLS, EnomemCounter, ProcessFailures
-from exporter.bpf.tasks import CLK_TCK, TaskIterator
+from exporter.bpf.tasks import CLK_TCK, PAGE_SIZE, TaskIterator
 from exporter.node import NodeFacts
 from exporter.procfs import ProcfsError
 from exporter.procfs.limits import Limits
@@ -50,7 +50,7 @@ class BpfSource(ProcfsSource):
         except BaseException:
             self._tasks.close()
             raise
-        self._pass: records.Pass | None = None
+        self._pass: records.Briefs | None = None
         self._counts: dict = {}
         self._boot: float | None = None
         self._odd_is_busy = False
@@ -58,15 +58,15 @@ class BpfSource(ProcfsSource):
         self.node_failures: dict[tuple[str, str], int] = {}
         self.overflows: dict[str, int] = {}
 
-    def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[records.ProcessRecord]:
+    def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[records.Brief]:
         # Failures first, then the pass: a process absent from the pass exited after its
         # failures were read, so they are final and can be handed over and dropped.
         failures = self._enomem.read()
-        p = self._tasks.read()
+        p = records.parse_brief(self._tasks.read_raw(), PAGE_SIZE, CLK_TCK)
         counts: dict = {}
         self._retired = []
         if failures:  # rare: only then is the set of live identities worth building
-            live = {(rec.pid, rec.starttime_ticks) for rec in p.processes}
+            live = {(b.pid, b.starttime_ticks) for b in p.processes}
             counts = {f.identity: f.counts for f in failures if f.identity in live}
             self._retired = [f for f in failures if f.identity not in live]
         self._enomem.forget(f.identity for f in self._retired)
@@ -74,16 +74,19 @@ class BpfSource(ProcfsSource):
         self.node_failures = {(s, c): totals.get((s, c), 0) for s in SYSCALLS for c in CAUSES}
         self.overflows = self._enomem.overflows()
         self._pass, self._counts, self._boot = p, counts, node.boot_time
-        self._euid = None
         self._odd_is_busy = bool(p.end.features & records.FEAT_SEQ_COUNT)
-        # The records themselves: the policy reads a record's pid, starttime_ticks, comm,
-        # map_areas, virtual_bytes, resident_bytes and hugetlb_bytes as a sample's, and
-        # only the exported ones become samples (sample()). A process without an address
-        # space is a real zombie.
-        return (rec for rec in p.processes if rec.map_areas is not None)
+        # Briefs of the records: the policy reads a brief's pid, starttime_ticks, comm,
+        # map_areas, virtual_bytes, resident_bytes and hugetlb_bytes as a sample's, and only
+        # the exported ones become samples (sample()), from their whole records. A process
+        # without an address space (a real zombie) has no brief.
+        return iter(p.processes)
 
-    def sample(self, rec: records.ProcessRecord) -> ProcessSample:
-        """The whole sample of a record: VmData, the limits, the ENOMEM counts with it."""
+    def record(self, brief: records.Brief) -> records.ProcessRecord:
+        return records.record_at(self._pass, brief.index, PAGE_SIZE, CLK_TCK)
+
+    def sample(self, brief: records.Brief) -> ProcessSample:
+        """The whole sample of a process: VmData, the limits, the ENOMEM counts with it."""
+        rec = self.record(brief)
         boot, ticks = self._boot, rec.starttime_ticks
         return ProcessSample(
             rec.pid, ticks, boot + ticks / CLK_TCK if boot is not None else None, rec.comm, rec.threads,
@@ -103,15 +106,15 @@ class BpfSource(ProcfsSource):
             return None
         return seq
 
-    def uid(self, rec: records.ProcessRecord) -> int | None:
+    def uid(self, brief: records.Brief) -> int | None:
         """The effective uid, from the pass (asked only by a {{.Username}} template)."""
-        return rec.euid
+        return self.record(brief).euid
 
-    def map_areas(self, rec: records.ProcessRecord, breakdown: bool, classifier: Classifier,
+    def map_areas(self, brief: records.Brief, breakdown: bool, classifier: Classifier,
                   deadline: float | None) -> tuple[int, MapsSummary | None]:
         """The kernel's count; with *breakdown*, maps' summary, re-read only when the
         mappings changed since it was made."""
-        return rec.map_areas, self._breakdown(rec, classifier) if breakdown else None
+        return brief.map_areas, self._breakdown(self.record(brief), classifier) if breakdown else None
 
     def _breakdown(self, rec: records.ProcessRecord, classifier: Classifier) -> MapsSummary:
         mark = self._mark(rec)

@@ -58,7 +58,7 @@ static char *reserve(long pages) {
 }
 
 static void carve_page(char *base, long i) {
-    /* seed 003: MAP_FIXED over the reservation, every other page */
+    /* incident 003 (docs/incidents.md): MAP_FIXED over the reservation, every other page */
     if (mmap(base + (2 * i + 1) * page, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
              -1, 0) == MAP_FAILED) die("mmap MAP_FIXED");
 }
