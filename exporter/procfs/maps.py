@@ -52,8 +52,8 @@ MAX_DISTINCT = 50_000
 _NAME = re.compile(rb"  ( *[^ \n][^\n]*)")
 # Kernels before 2.6.28's seq_pad wrote the name after a single space (procfs's own fixture
 # 26234/maps has such lines). The inode field follows the device's "major:minor", so a
-# name after one space is ":MINOR INODE NAME". Looked for only when the first chunk has no
-# padded name: a kernel writes one format or the other, never both.
+# name after one space is ":MINOR INODE NAME". A kernel writes one format or the other,
+# never both: the file's first line with a name decides (_name_format).
 _SINGLE_SPACE_NAME = re.compile(rb":[0-9a-f]+ \d+ +([^ \n][^\n]*)")
 _DELETED = b" (deleted)"
 _OBJECT_KINDS = ("file", "shm", "hugetlb")  # kinds with a path: candidates for the top object
@@ -158,7 +158,7 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
     shapes = ShapeTally() if patterns else None
     groups = NameGroups() if patterns else None
     carry = b""
-    name_re = None  # decided on the first complete lines
+    name_re = None  # decided by the first complete line with a name
     for chunk in chunks:
         buf = carry + chunk if carry else chunk
         cut = buf.rfind(b"\n") + 1
@@ -166,7 +166,7 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
             n = buf.count(b"\n", 0, cut)
             if name_re is None:
                 name_re = _name_format(buf, cut)
-            found = name_re.findall(buf, 0, cut)
+            found = (name_re or _NAME).findall(buf, 0, cut)  # undecided: no line has a name yet
             lines += n
             names.update(found)
             if shapes is not None and n > len(found):  # some lines are anonymous
@@ -179,19 +179,27 @@ def summarize(chunks: Iterable[bytes], classifier: Classifier | None = None,
             folded_deleted += _fold(names, folded, classifier, groups)
     if carry:  # a last line without newline (truncated file): still an area
         lines += 1
-        found = (name_re or _name_format(carry, len(carry))).findall(carry)
+        found = (name_re or _name_format(carry, len(carry)) or _NAME).findall(carry)
         names.update(found)
         if shapes is not None and not found:
             shapes.add_line(carry)
     return _finish(lines, names, folded, folded_deleted, classifier, shapes, groups)
 
 
-def _name_format(buf: bytes, end: int) -> re.Pattern:
-    """The regex that finds names in this file: the padded one, unless the first lines have
-    names only after a single space (a kernel before seq_pad)."""
-    if _NAME.search(buf, 0, end) is None and _SINGLE_SPACE_NAME.search(buf, 0, end) is not None:
+def _name_format(buf: bytes, end: int) -> re.Pattern | None:
+    """The regex that finds names in this file, decided by its first line with a name:
+    the padded one, unless that line has its name after a single space (a kernel before
+    seq_pad). None while no line up to *end* has a name: the decision waits for one, so
+    that every chunking of a file decides as the whole file does."""
+    padded = _NAME.search(buf, 0, end)
+    single = _SINGLE_SPACE_NAME.search(buf, 0, end)
+    if single is None:
+        return _NAME if padded is not None else None
+    if padded is None:
         return _SINGLE_SPACE_NAME
-    return _NAME
+    # A padded line matches both; the first line with either decides.
+    line_of = buf.rfind
+    return _NAME if line_of(b"\n", 0, padded.start()) <= line_of(b"\n", 0, single.start()) else _SINGLE_SPACE_NAME
 
 
 def _fold(names: Counter, folded: Counter, classifier: Classifier, groups: "NameGroups | None") -> int:
