@@ -33,17 +33,31 @@ class Roots:
         return os.path.join(self.sysfs, *map(str, parts))
 
 
-def list_pids(roots: Roots) -> list[int]:
-    """Numeric entries of the procfs root: the thread-group leaders (processes).
+def list_pid_inodes(roots: Roots) -> list[tuple[int, int]]:
+    """(pid, inode number) of each numeric entry of the procfs root, by pid.
+
+    The inode number comes with the listing (getdents' d_ino; procfs fills it by
+    instantiating the entry, fs/proc/base.c proc_fill_cache), so it costs nothing
+    more. A /proc/PID inode holds its struct pid for life and takes a fresh number
+    (get_next_ino) when made: the same number in two listings is the same process;
+    a different one is a new process under a reused pid, or the same process whose
+    dentry the kernel dropped. A fixture tree's directories have stable numbers.
 
     A procfs root that cannot be listed fails the whole pass (ReadFailed): there
     is nothing to report, and an empty node must not pass for a quiet one.
     """
     try:
-        names = os.listdir(roots.procfs)
+        with os.scandir(roots.procfs) as entries:
+            found = [(int(e.name), e.inode()) for e in entries if e.name.isdigit()]
     except OSError as exc:
         raise ReadFailed(f"{roots.procfs}: cannot list processes: {exc.strerror or exc}") from None
-    return sorted(int(name) for name in names if name.isdigit())
+    found.sort()
+    return found
+
+
+def list_pids(roots: Roots) -> list[int]:
+    """Numeric entries of the procfs root: the thread-group leaders (processes), by pid."""
+    return [pid for pid, _ in list_pid_inodes(roots)]
 
 
 def list_tids(roots: Roots, pid: int) -> list[int]:

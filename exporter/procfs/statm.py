@@ -47,5 +47,11 @@ def parse_statm(data: bytes) -> Statm:
                  data_stack * PAGE_SIZE)
 
 
+def read_statm_bytes(roots: Roots, pid: int, tid: int | None = None) -> bytes:
+    """The file as the kernel wrote it: a caller that compares it with the last
+    pass's parses it only when it changed."""
+    return read_file(roots.pid(pid, "statm", tid))
+
+
 def read_statm(roots: Roots, pid: int, tid: int | None = None) -> Statm:
-    return parse_statm(read_file(roots.pid(pid, "statm", tid)))
+    return parse_statm(read_statm_bytes(roots, pid, tid))

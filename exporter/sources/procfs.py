@@ -4,7 +4,9 @@ For every process, on every pass:
 
 - ``/proc/PID/stat``: identity (pid, start time), comm, threads, and whether it
   is a kernel thread (skipped) or a zombie (skipped, unless only its leader
-  thread exited: then a live thread's files are read, below);
+  thread exited: then a live thread's files are read, below). Read again only
+  when the process may have changed since the last pass (a new /proc inode,
+  other statm bytes, or its turn every 5 passes: exporter/sources/known.py);
 - ``/proc/PID/statm``: VIRT, RES and SHR exactly as top shows them (top reads
   statm), at about half the kernel's cost of status. Not stat's vsize and rss:
   that rss is the approximate per-CPU read of the RSS counters (get_mm_rss), off
@@ -28,12 +30,13 @@ from exporter.procfs.cgroup import ContainerIdentity, read_cgroup
 from exporter.procfs.cmdline import read_cmdline
 from exporter.procfs.limits import read_limits
 from exporter.procfs.maps import Classifier, MapsSummary, count_map_areas
-from exporter.procfs.paths import Roots, list_pids, list_tids
+from exporter.procfs.paths import Roots, list_pid_inodes, list_tids
 from exporter.procfs.stat import CLK_TCK, ProcStat, read_stat
-from exporter.procfs.statm import read_statm
+from exporter.procfs.statm import parse_statm, read_statm_bytes
 from exporter.procfs.status import read_status
 from exporter.snapshot import ProcessSample
 from exporter.sources.breakdown import BreakdownCache
+from exporter.sources.known import KnownProcesses
 
 
 def live_thread(roots: Roots, pid: int, stat: ProcStat) -> int | None:
@@ -56,6 +59,7 @@ class ProcfsSource:
     def __init__(self, roots: Roots):
         self.roots = roots
         self.breakdowns = BreakdownCache()
+        self.known = KnownProcesses()
         # Pod identity per (pid, start): a process does not change container or pod, so
         # /proc/PID/cgroup is read once in its life, not every scrape.
         self._pods: dict[tuple[int, int], ContainerIdentity] = {}
@@ -64,25 +68,47 @@ class ProcfsSource:
     def scan(self, node: NodeFacts, deadline: float | None) -> Iterator[ProcessSample | ProcfsError]:
         """Every user-space process: a sample, or the error that stopped reading it.
 
-        Raises DeadlineExceeded between processes once *deadline* has passed.
+        stat is read only for processes the last pass did not see unchanged
+        (exporter/sources/known.py); statm is read for every one, and parsed only
+        when it changed. Raises DeadlineExceeded between processes once *deadline*
+        has passed.
         """
-        roots = self.roots
+        roots, known = self.roots, self.known
         boot = node.boot_time
         hugetlb_in_use = node.hugetlb_in_use
         monotonic = time.monotonic
-        for pid in list_pids(roots):
+        for pid, inode in list_pid_inodes(roots):
             if deadline is not None and monotonic() > deadline:
                 raise DeadlineExceeded(f"after {roots.procfs}/{pid}")
             try:
-                stat = read_stat(roots, pid)
-                if stat.is_kernel_thread:  # no address space
-                    continue
-                tid = None
-                if stat.is_zombie:
-                    tid = live_thread(roots, pid, stat)
+                last = known.lookup(pid, inode)
+                raw = None
+                if last is not None:
+                    if not last.statm:  # a kernel thread: no address space
+                        known.keep(pid, last)
+                        continue
+                    raw = read_statm_bytes(roots, pid)
+                    if raw == last.statm:
+                        known.keep(pid, last)
+                        stat, tid, (virtual, resident, shared) = last.stat, None, last.memory
+                    else:
+                        last = None
+                if last is None:
+                    stat = read_stat(roots, pid)
+                    if stat.is_kernel_thread:
+                        known.remember(pid, inode, b"", stat, (0, 0, 0))
+                        continue
+                    tid = None
+                    if stat.is_zombie:
+                        tid = live_thread(roots, pid, stat)
+                        if tid is None:
+                            continue  # a real zombie: its address space is gone
+                        raw = None  # the leader's statm is all zeros: the live thread's is the process's
+                    if raw is None:
+                        raw = read_statm_bytes(roots, pid, tid)
+                    virtual, resident, shared, _, _ = parse_statm(raw)
                     if tid is None:
-                        continue  # a real zombie: its address space is gone
-                virtual, resident, shared, _, _ = read_statm(roots, pid, tid)
+                        known.remember(pid, inode, raw, stat, (virtual, resident, shared))
                 hugetlb = read_status(roots, pid, tid).hugetlb if hugetlb_in_use else 0
             except ProcfsError as exc:
                 yield exc
@@ -135,7 +161,11 @@ class ProcfsSource:
                 sample = sample._replace(map_areas=areas, breakdown=breakdown)
             # One step at a time: what was read before a failure is kept.
             status = read_status(roots, pid, sample.tid)
-            sample = sample._replace(data_bytes=status.data, hugetlb_bytes=status.hugetlb)
+            # Threads from status, this pass's: stat may be the last pass's (sources/known.py),
+            # and a thread can start on a cached stack without any change of memory.
+            threads = status.threads
+            sample = sample._replace(data_bytes=status.data, hugetlb_bytes=status.hugetlb,
+                                     threads=sample.threads if threads is None else threads)
             sample = sample._replace(limits=read_limits(roots, pid))
             return self.with_pod(sample), None
         except ProcfsError as exc:  # DeadlineExceeded included: the pass sees it is late
@@ -155,7 +185,8 @@ class ProcfsSource:
 
     def end_pass(self) -> None:
         self.breakdowns.end_pass()
+        self.known.end_pass()
         self._pods, self._pods_seen = self._pods_seen, {}
 
     def close(self) -> None:
-        """Nothing held between passes but the breakdown cache."""
+        """Nothing held between passes but caches (breakdowns, stat, pod identity)."""
