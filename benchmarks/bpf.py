@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "tests"), HERE, os.path.join(HERE, "..")]
 
 from nodes import Fleet, compile_c  # noqa: E402
-from peers import Floor  # noqa: E402
+from peers import Floor, pinned  # noqa: E402
 from helpers.tracefs import tracefs_mounted  # noqa: E402
 
 from exporter.bpf import records  # noqa: E402
@@ -123,7 +123,7 @@ def main() -> int:
         with TaskIterator() as tasks:
             here = len(tasks.read().processes)
             extra = max(0, 370 - here)
-            with Fleet(extra, 1400):
+            with Fleet(extra, 1400), pinned():
                 floor = Floor()
                 try:
                     per_pass(f"about 370 processes: this node's {here} plus {extra} of 1,400 areas each",
@@ -131,7 +131,7 @@ def main() -> int:
                 finally:
                     floor.close()
             if not args.skip_large:
-                with Fleet(args.processes, 30):
+                with Fleet(args.processes, 30), pinned():
                     floor = Floor()
                     try:
                         per_pass(f"{args.processes:,} processes of 30 areas each, plus this node's",

@@ -12,6 +12,9 @@ none always meets a warmer cache):
   beside them (a Go peer's runtime works on between scrapes, and on two cores that
   would be counted as anyone's CPU).
 
+All of it on one CPU (benchmarks/peers.py, MEASURE_CPU); the node's processes idle
+on the other.
+
 It prints, per node, CPU per scrape (median of the rounds), the ratio to the floor
 (the median of each round's ratio to that round's floor) and peak RSS. A benchmark,
 not a test: it asserts nothing about speed.
@@ -38,7 +41,7 @@ from exporter.sources import bpf_unavailable, open_source  # noqa: E402
 from exporter.sources.breakdown import BreakdownCache  # noqa: E402
 from exporter.targets import default_config  # noqa: E402
 from nodes import Fleet, Sysctl, processes, small_node  # noqa: E402
-from peers import Floor, daemons  # noqa: E402
+from peers import Floor, daemons, pinned  # noqa: E402
 
 SCRAPES = {370: 5, 3000: 3, 10000: 2}  # per round and daemon: several, for utime's 10 ms ticks
 BUDGET = {370: 1.3, 3000: 1.5}  # the exporter's collection against the floor (issue budgets)
@@ -100,7 +103,7 @@ def measure(size: int, rounds: int, bpf: bool) -> None:
 
     Apart, because a peer's Go runtime keeps working between its scrapes (garbage
     collection, its own timers) and on two cores that is measured as anyone's CPU."""
-    with build(size), tempfile.TemporaryDirectory() as work:
+    with build(size), tempfile.TemporaryDirectory() as work, pinned():
         floor = Floor()
         collector = Collector(Roots(), default_config())
         bpf_collector = Collector(Roots(), default_config(), source=open_source("bpf", Roots())) if bpf else None
