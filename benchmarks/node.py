@@ -8,9 +8,11 @@ none always meets a warmer cache):
 - vma-exporter's collection, in this process (Collector.collect; CPU of this process),
   with the procfs source, with every breakdown parsed afresh, and with the BPF source;
 - vma-exporter's daemons (procfs and BPF), scraped over HTTP (benchmarks/peers.py);
-- then, on the same node, the installed peers, each against the floor measured
-  beside them (a Go peer's runtime works on between scrapes, and on two cores that
-  would be counted as anyone's CPU).
+- in three phases, each against the floor measured beside it: procfs, then BPF
+  (its tracepoints slow every syscall on the node, the floor's too, so its figure
+  is also given against the procfs phase's floor), then the installed peers (a Go
+  peer's runtime works on between scrapes, and on two cores that would be counted
+  as anyone's CPU).
 
 All of it on one CPU (benchmarks/peers.py, MEASURE_CPU); the node's processes idle
 on the other.
@@ -43,7 +45,7 @@ from exporter.targets import default_config  # noqa: E402
 from nodes import Fleet, Sysctl, processes, small_node  # noqa: E402
 from peers import Floor, daemons, pinned  # noqa: E402
 
-SCRAPES = {370: 5, 3000: 3, 10000: 2}  # per round and daemon: several, for utime's 10 ms ticks
+SCRAPES = {370: 20, 3000: 6, 10000: 3}  # per round and daemon: several, for utime's 10 ms ticks
 BUDGET = {370: 1.3, 3000: 1.5}  # the exporter's collection against the floor (issue budgets)
 FLOOR = "floor (C: every status and maps)"
 BPF_BUDGET = 0.1  # the BPF source's CPU per scrape against the floor
@@ -99,62 +101,68 @@ def phase(floor: Floor, daemons_: list, extra: dict, rounds: int, scrapes: int):
 
 
 def measure(size: int, rounds: int, bpf: bool) -> None:
-    """Two phases on the same node, each with its own floor: vma-exporter's steps, then the peers.
+    """Three phases on the same node, each with its own floor: procfs, BPF, the peers.
 
-    Apart, because a peer's Go runtime keeps working between its scrapes (garbage
-    collection, its own timers) and on two cores that is measured as anyone's CPU."""
+    Apart, because what one loads changes what the others pay: the BPF source's
+    tracepoints put every task on the kernel's slow syscall path (the floor's reads
+    too), and a peer's Go runtime keeps working between its scrapes."""
     with build(size), tempfile.TemporaryDirectory() as work, pinned():
         floor = Floor()
         collector = Collector(Roots(), default_config())
-        bpf_collector = Collector(Roots(), default_config(), source=open_source("bpf", Roots())) if bpf else None
         every = daemons(work, bpf)
-        ours = [d for d in every if d.name.startswith("vma-exporter")]
-        peers = [d for d in every if d not in ours]
+        procfs_daemons = [d for d in every if d.name == "vma-exporter"]
+        bpf_daemons = [d for d in every if d.name.startswith("vma-exporter ")]
+        peers = [d for d in every if not d.name.startswith("vma-exporter")]
+        scrapes = SCRAPES.get(size, 2)
         try:
             collector.collect()
             snap = collector.collect()
-            if bpf_collector:
-                bpf_collector.collect()
             floor.round()
-            scrapes = SCRAPES.get(size, 2)
 
             def uncached():  # as if every exported process had changed its maps since the last scrape
                 collector.source.breakdowns = BreakdownCache()
                 return cpu(collector.collect)
 
-            extra = {"vma-exporter collection (in-process)": lambda: cpu(collector.collect),
-                     "  ... every breakdown parsed afresh": uncached}
-            if bpf_collector:
-                extra["vma-exporter collection, bpf (in-process)"] = lambda: cpu(bpf_collector.collect)
-            phases = [phase(floor, ours, extra, rounds, scrapes)]
-            if bpf_collector:  # its maps and programs would otherwise stay loaded while the peers run
-                bpf_collector.close()
-                bpf_collector = None
+            phases = [("procfs", phase(floor, procfs_daemons, {
+                "vma-exporter collection (in-process)": lambda: cpu(collector.collect),
+                "  ... every breakdown parsed afresh": uncached}, rounds, scrapes))]
+            collector.close()
+            if bpf:
+                bpf_collector = Collector(Roots(), default_config(), source=open_source("bpf", Roots()))
+                try:
+                    bpf_collector.collect()
+                    phases.append(("bpf", phase(floor, bpf_daemons, {
+                        "vma-exporter collection, bpf (in-process)": lambda: cpu(bpf_collector.collect)},
+                        rounds, scrapes)))
+                finally:  # its programs would otherwise stay attached while the peers run
+                    bpf_collector.close()
             if peers:
-                phases.append(phase(floor, peers, {}, rounds, scrapes))
+                phases.append(("peers", phase(floor, peers, {}, rounds, scrapes)))
             _, procs, lines = floor.round()
             floor_rss = floor.peak_rss_mb()
         finally:
             floor.close()
-            if bpf_collector:
-                bpf_collector.close()
     print(f"\n== {procs:,} processes, {lines:,} map areas; {len(snap.exported)} exported, {len(snap.groups)} groups; "
           f"median of {rounds} rounds ==")
     print(f"{'':58} {'CPU per scrape':>15} {'x floor':>8} {'peak RSS':>10}")
-    for i, (runs, rss) in enumerate(phases):
+    plain = statistics.median(phases[0][1][0][FLOOR])  # the floor with nothing of ours loaded
+    for kind, (runs, rss) in phases:
         floors = runs[FLOOR]
-        if i:
-            print("  (the peers, apart, against the floor measured beside them)")
+        if kind == "bpf":
+            print("  (the BPF source: its tracepoints slow every syscall, the floor's too; also against the "
+                  "floor of the procfs phase)")
+        elif kind == "peers":
+            print("  (the peers, against the floor measured beside them)")
         for name, values in runs.items():
             c = statistics.median(values)
             # Paired: each round's figure against the floor of the same round, then the median.
-            # The machine's pace drifts by a fifth over minutes here; a pair shares its moment.
+            # The machine's pace drifts over minutes here; a pair shares its moment.
             ratio = statistics.median(v / f for v, f in zip(values, floors))
             note = ""
             if name == "vma-exporter collection (in-process)" and size in BUDGET:
                 note = f"  (budget {BUDGET[size]:.1f})"
-            elif "bpf" in name:
-                note = f"  (budget {BPF_BUDGET:.1f} of the floor)"
+            elif kind == "bpf" and name != FLOOR:
+                note = f"  ({c / plain:.2f} of the procfs phase's floor; budget {BPF_BUDGET:.1f})"
             peak = floor_rss if name == FLOOR else rss.get(name)
             mem = f"{peak:7.1f} MB" if peak is not None else ""
             print(f"{name:58} {c * 1000:12.1f} ms {ratio:8.2f} {mem:>10}{note}")

@@ -145,9 +145,13 @@ class Policy:
                     if count > t[1]:
                         t[1] = count
                     t[2] += count
-                t[3] += found.virtual_bytes or 0
-                t[4] += found.resident_bytes or 0
-                t[5] += found.hugetlb_bytes or 0
+                virtual, resident, hugetlb = found.virtual_bytes, found.resident_bytes, found.hugetlb_bytes
+                if virtual:
+                    t[3] += virtual
+                if resident:
+                    t[4] += resident
+                if hugetlb:
+                    t[5] += hugetlb
         except DeadlineExceeded:
             complete = False  # the process being read is left out: a partial count would understate it
         matcher.end_pass()

@@ -59,11 +59,12 @@ class Matcher:
 
     def cached(self, key: Key) -> str | None | object:
         """The group decided before for this identity, or MISSING (the cheap path every scrape)."""
-        group = self._cache.get(key, MISSING)
+        # Each process is looked up once a pass, so the last pass's generation is where it
+        # is found: asked first, it saves a missed lookup in this one per process.
+        group = self._last.pop(key, MISSING)
         if group is MISSING:
-            group = self._last.pop(key, MISSING)
-            if group is not MISSING:
-                self._cache[key] = group
+            return self._cache.get(key, MISSING)
+        self._cache[key] = group
         return group
 
     def group_of(self, facts: ProcessFacts) -> str | None:
