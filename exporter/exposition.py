@@ -23,6 +23,21 @@ TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
+_INTS: dict[int, str] = {}  # an int's text: most values are counts and bytes, and repeat scrape after scrape
+
+
+def _text(value) -> str:
+    """floatToGoString(value), an int's remembered (bounded: cleared when large)."""
+    if type(value) is not int:
+        return floatToGoString(value)  # floats as they come: -0.0 and NaN would not key a dict exactly
+    text = _INTS.get(value)
+    if text is None:
+        if len(_INTS) >= 65536:
+            _INTS.clear()
+        text = _INTS[value] = floatToGoString(value)
+    return text
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -70,7 +85,7 @@ def render(ctx: Context, openmetrics: bool = False) -> bytes:
                     for values, value in metric.samples(obj):
                         mine = [f'{n}="{_escape(v)}"' for n, v in zip(extra, values)]
                         text = ",".join(own[i] if is_own else mine[i] for is_own, i in order)
-                        append(f"{sample_name}{{{text}}} {floatToGoString(value)}\n")
+                        append(f"{sample_name}{{{text}}} {_text(value)}\n")
                 continue
             for obj, text in zip(objects, plain):
                 value = metric.value(obj)
@@ -81,9 +96,9 @@ def render(ctx: Context, openmetrics: bool = False) -> bytes:
                                             *([text] if text else [])]))
                     append(f"{sample_name}{{{info}}} 1.0\n")
                 elif text:
-                    append(f"{sample_name}{{{text}}} {floatToGoString(value)}\n")
+                    append(f"{sample_name}{{{text}}} {_text(value)}\n")
                 else:
-                    append(f"{sample_name} {floatToGoString(value)}\n")
+                    append(f"{sample_name} {_text(value)}\n")
     return "".join(out).encode("utf-8")
 
 

@@ -90,6 +90,39 @@ def test_an_empty_node_is_a_pass():
     assert p.processes == ()
 
 
+def test_briefs_are_the_records_fields_the_pass_ranks_and_sums():
+    data = process() + process(pid=5, flags=records.PROC_NO_MM) + process(pid=7, comm=b"x" * 16, seq=9) + end()
+    briefs = records.parse_brief(data, PAGE, TCK)
+    whole = [r for r in parse(data, PAGE, TCK).processes if r.map_areas is not None]
+    assert [b.pid for b in briefs.processes] == [100, 7], "no brief without an address space"
+    for b, rec in zip(briefs.processes, whole):
+        assert (b.pid, b.starttime_ticks, b.comm, b.map_areas, b.virtual_bytes, b.resident_bytes,
+                b.hugetlb_bytes) == (rec.pid, rec.starttime_ticks, rec.comm, rec.map_areas, rec.virtual_bytes,
+                                     rec.resident_bytes, rec.hugetlb_bytes)
+        assert records.record_of(briefs.end, b, PAGE, TCK) == rec
+
+
+def test_an_unchanged_record_keeps_its_brief_and_a_changed_one_is_read_again():
+    quiet, busy = process(pid=1), process(pid=2, rss=(200, 50, 10, 0))
+    first = records.parse_brief(quiet + busy + end(), PAGE, TCK)
+    moved = process(pid=2, rss=(200, 51, 10, 0))  # one anonymous page more
+    second = records.parse_brief(quiet + moved + end(), PAGE, TCK, first)
+    assert second.processes[0] is first.processes[0], "byte for byte the same record: the same brief"
+    assert second.processes[1] is not first.processes[1]
+    assert second.processes[1].resident_bytes == first.processes[1].resident_bytes + PAGE
+    assert set(second.known) == {quiet, moved}, "what is gone from the pass is forgotten"
+    relocked = records.parse_brief(quiet + process(pid=2, rss=(200, 51, 10, 0), seq=10) + end(), PAGE, TCK, second)
+    assert relocked.processes[1] is not second.processes[1], "mm_lock_seq moved: its whole record is new"
+
+
+def test_briefs_of_a_pass_with_another_end_are_not_reused():
+    data = process() + end(features=records.FEAT_RSS_ATOMIC)
+    first = records.parse_brief(data, PAGE, TCK)
+    second = records.parse_brief(process() + end(features=records.FEAT_SEQ_INT), PAGE, TCK, first)
+    assert second.processes[0] is not first.processes[0]
+    assert second.processes[0].resident_bytes is None, "read with the features of its own pass"
+
+
 @pytest.mark.parametrize("data, message", [
     (b"", "too short"),
     (process() + end(kind=0x1234), "no END record"),
@@ -117,11 +150,17 @@ def test_arbitrary_bytes_raise_only_record_error(data):
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.binary(min_size=records.PROCESS.size, max_size=records.PROCESS.size), max_size=4))
 def test_any_record_bodies_before_end_parse_or_are_refused(bodies):
+    data = b"".join(bodies) + end()
     try:
-        p = parse(b"".join(bodies) + end(), PAGE, TCK)
+        p = parse(data, PAGE, TCK)
     except RecordError:
+        with pytest.raises(RecordError):
+            records.parse_brief(data, PAGE, TCK)
         return
     assert len(p.processes) == len(bodies)
+    briefs = records.parse_brief(data, PAGE, TCK)
+    assert [b.pid for b in briefs.processes] == [r.pid for r in p.processes if r.map_areas is not None]
+    assert records.parse_brief(data, PAGE, TCK, briefs).processes == briefs.processes
 
 
 # --- the layout against the C compiler's ---------------------------------------------------

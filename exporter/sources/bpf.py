@@ -62,7 +62,7 @@ class BpfSource(ProcfsSource):
         # Failures first, then the pass: a process absent from the pass exited after its
         # failures were read, so they are final and can be handed over and dropped.
         failures = self._enomem.read()
-        p = records.parse_brief(self._tasks.read_raw(), PAGE_SIZE, CLK_TCK)
+        p = records.parse_brief(self._tasks.read_raw(), PAGE_SIZE, CLK_TCK, self._pass)
         counts: dict = {}
         self._retired = []
         if failures:  # rare: only then is the set of live identities worth building
@@ -82,7 +82,7 @@ class BpfSource(ProcfsSource):
         return iter(p.processes)
 
     def record(self, brief: records.Brief) -> records.ProcessRecord:
-        return records.record_at(self._pass, brief.index, PAGE_SIZE, CLK_TCK)
+        return records.record_of(self._pass.end, brief, PAGE_SIZE, CLK_TCK)
 
     def sample(self, brief: records.Brief) -> ProcessSample:
         """The whole sample of a process: VmData, the limits, the ENOMEM counts with it."""
