@@ -113,10 +113,27 @@ static __always_inline long cpu_offset(__u32 cpu, __u64 cookie)
 	return (long)(address_of(copy) - cookie);
 }
 
+/* Room for all of mm->rss_stat (4 struct percpu_counter: 160 bytes here; more
+ * with lock debugging, which then takes the field-by-field path). */
+#define RSS_STAT_BYTES 256
+
+/* A scratch buffer per CPU: mm->rss_stat is copied in with one probe read
+ * instead of eight, and it would not fit on the BPF stack beside a record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8[RSS_STAT_BYTES]);
+} rss_copy SEC(".maps");
+
+/* cpu_probe's per-CPU cookie: fixed for the map's life, found at the first task. */
+__u64 cookie_found = 0;
+
 struct rss_sum {
 	__u64 counters[4]; /* rss_stat[i].counters: per-CPU cookies of s32 deltas */
 	long sum[4];
 	__u64 cookie;      /* cpu_probe's, to find each CPU's offset */
+	__u32 adjacent;    /* the four s32 deltas of a CPU lie side by side (6.5+) */
 };
 
 /* bpf_loop() callback: add CPU cpu's deltas, as percpu_counter_sum() does.
@@ -128,6 +145,16 @@ static long add_cpu(__u64 cpu, struct rss_sum *s)
 
 	if (off == -1)
 		return 1; /* past nr_cpu_ids: stop */
+	if (s->adjacent) {
+		/* percpu_counter_init_many() (6.5+) allocates an mm's four counters as
+		 * one per-CPU array of s32: one read gives a CPU's four deltas */
+		__s32 d[4] = {};
+
+		bpf_probe_read_kernel(d, sizeof(d), (void *)(s->counters[0] + off));
+		for (int i = 0; i < 4; i++)
+			s->sum[i] += d[i];
+		return 0;
+	}
 	for (int i = 0; i < 4; i++) {
 		__s32 delta = 0;
 
@@ -137,23 +164,51 @@ static long add_cpu(__u64 cpu, struct rss_sum *s)
 	return 0;
 }
 
+/* Each rss_stat[i]'s count and counters: one probe read of the whole array into
+ * rss_copy, then the fields at their CO-RE offsets; field by field where the
+ * array is larger than the buffer. */
+static __always_inline void read_rss_stat(struct mm_struct *mm, struct rss_sum *s)
+{
+	__u32 size = bpf_core_field_size(mm->rss_stat), zero = 0;
+	__u32 step = bpf_core_type_size(struct percpu_counter);
+	__u32 count_at = bpf_core_field_offset(struct percpu_counter, count);
+	__u32 counters_at = bpf_core_field_offset(struct percpu_counter, counters);
+	__u8 *copy = bpf_map_lookup_elem(&rss_copy, &zero);
+
+	/* every offset is a constant once libbpf has relocated it: the verifier checks them */
+	if (copy && size <= RSS_STAT_BYTES && step * 3 + counters_at + 8 <= RSS_STAT_BYTES &&
+	    step * 3 + count_at + 8 <= RSS_STAT_BYTES && !bpf_probe_read_kernel(copy, size, &mm->rss_stat)) {
+		for (int i = 0; i < 4; i++) {
+			s->sum[i] = *(long *)(copy + step * i + count_at);
+			s->counters[i] = *(__u64 *)(copy + step * i + counters_at);
+		}
+		return;
+	}
+	s->sum[0] = BPF_CORE_READ(mm, rss_stat[0].count);
+	s->sum[1] = BPF_CORE_READ(mm, rss_stat[1].count);
+	s->sum[2] = BPF_CORE_READ(mm, rss_stat[2].count);
+	s->sum[3] = BPF_CORE_READ(mm, rss_stat[3].count);
+	s->counters[0] = (__u64)BPF_CORE_READ(mm, rss_stat[0].counters);
+	s->counters[1] = (__u64)BPF_CORE_READ(mm, rss_stat[1].counters);
+	s->counters[2] = (__u64)BPF_CORE_READ(mm, rss_stat[2].counters);
+	s->counters[3] = (__u64)BPF_CORE_READ(mm, rss_stat[3].counters);
+}
+
 /* The four RSS counters (MM_FILEPAGES, MM_ANONPAGES, MM_SWAPENTS, MM_SHMEMPAGES).
  * Indexes are literal so that each access gets its own CO-RE relocation. */
 static __always_inline __u32 read_rss(struct mm_struct *mm, __u64 rss[4], __u32 *features)
 {
 	if (bpf_core_field_exists(mm->rss_stat)) {
 		/* 6.2+: bpf_loop() (5.17+) keeps the verifier's work independent of the CPU count */
-		struct rss_sum s = {.cookie = probe_cookie()};
+		struct rss_sum s = {};
 		long loops = 0, summed;
 
-		s.sum[0] = BPF_CORE_READ(mm, rss_stat[0].count);
-		s.sum[1] = BPF_CORE_READ(mm, rss_stat[1].count);
-		s.sum[2] = BPF_CORE_READ(mm, rss_stat[2].count);
-		s.sum[3] = BPF_CORE_READ(mm, rss_stat[3].count);
-		s.counters[0] = (__u64)BPF_CORE_READ(mm, rss_stat[0].counters);
-		s.counters[1] = (__u64)BPF_CORE_READ(mm, rss_stat[1].counters);
-		s.counters[2] = (__u64)BPF_CORE_READ(mm, rss_stat[2].counters);
-		s.counters[3] = (__u64)BPF_CORE_READ(mm, rss_stat[3].counters);
+		if (!cookie_found)
+			cookie_found = probe_cookie();
+		s.cookie = cookie_found;
+		read_rss_stat(mm, &s);
+		s.adjacent = s.counters[1] == s.counters[0] + 4 && s.counters[2] == s.counters[0] + 8 &&
+			     s.counters[3] == s.counters[0] + 12;
 		if (s.cookie)
 			loops = bpf_loop(tasks_config.nr_cpus, add_cpu, &s, 0);
 		/* it counts the iteration that stopped at a CPU past nr_cpu_ids */
