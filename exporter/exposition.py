@@ -7,7 +7,8 @@ straight to text: each process's, group's and pool's labels are escaped once
 and reused by all of its samples. The output is byte for byte what
 prometheus_client writes, in the Prometheus text format 0.0.4 and in
 OpenMetrics 1.0.0 (tests/test_exposition.py holds both to it), so the golden
-files and every parser see no difference.
+files and every parser see no difference. A family unchanged since the last render
+(the same objects, labels and values) is not formatted again (render()'s memo).
 """
 
 from typing import Callable
@@ -64,42 +65,83 @@ def _order(scope_labels: tuple[str, ...], extra: tuple[str, ...]) -> list[tuple[
     return [(own, i) for _, own, i in sorted(named)]
 
 
-def render(ctx: Context, openmetrics: bool = False) -> bytes:
-    """Every declared metric with the samples of *ctx*, in one format."""
+def _zero_float(values) -> bool:
+    """Whether a float 0 is among *values*: -0.0 == 0.0, so such a family is not compared."""
+    return any(type(v) is float and not v for v in values)
+
+
+def render(ctx: Context, openmetrics: bool = False, memo: dict | None = None) -> bytes:
+    """Every declared metric with the samples of *ctx*, in one format.
+
+    With *memo* (one per format, kept by the caller between renders), a family whose
+    objects, labels and values are all those of the last render is not formatted
+    again: its text is reused. Between two scrapes most families of a node are
+    unchanged, and formatting is most of a render. The memo holds one render's text."""
     out: list[str] = []
     append = out.append
     for scope in SCOPES:
         objects = list(scope.objects(ctx))
         labels = scope.labels
-        # 'name="escaped value"' of each object's own labels, made once for all its samples.
-        pairs = [[f'{n}="{_escape(v)}"' for n, v in zip(labels, scope.label_values(obj))] for obj in objects]
-        sorted_own = [i for _, i in _order(labels, ())]
-        plain = [",".join(p[i] for i in sorted_own) for p in pairs]
+        own = tuple(tuple(scope.label_values(obj)) for obj in objects)
+        texts = None  # the objects' escaped label texts, made only if a family must be formatted
         for metric in scope.metrics:
-            family, kind, sample_name = _names(metric, openmetrics)
-            append(f"# HELP {family} {_help(metric.help, openmetrics)}\n# TYPE {family} {kind}\n")
             if metric.samples is not None:
-                extra = metric.labels
-                order = _order(labels, extra)
-                for obj, own in zip(objects, pairs):
-                    for values, value in metric.samples(obj):
-                        mine = [f'{n}="{_escape(v)}"' for n, v in zip(extra, values)]
-                        text = ",".join(own[i] if is_own else mine[i] for is_own, i in order)
-                        append(f"{sample_name}{{{text}}} {_text(value)}\n")
-                continue
-            for obj, text in zip(objects, plain):
-                value = metric.value(obj)
-                if value is None:
+                data = tuple(tuple(metric.samples(obj)) for obj in objects)
+                exact = not any(_zero_float([v for _, v in samples]) for samples in data)
+            else:
+                data = tuple(metric.value(obj) for obj in objects)
+                exact = not _zero_float(data)
+            key = (own, data)
+            if memo is not None and exact:
+                hit = memo.get(metric.name)
+                if hit is not None and hit[0] == key:
+                    append(hit[1])
                     continue
-                if metric.type == "info":  # its value is its labels; the sample is 1
-                    info = ",".join(sorted([*(f'{n}="{_escape(v)}"' for n, v in value.items()),
-                                            *([text] if text else [])]))
-                    append(f"{sample_name}{{{info}}} 1.0\n")
-                elif text:
-                    append(f"{sample_name}{{{text}}} {_text(value)}\n")
-                else:
-                    append(f"{sample_name} {_text(value)}\n")
+            if texts is None:
+                texts = _label_texts(labels, own)
+            text = _family(metric, openmetrics, labels, texts, data)
+            if memo is not None:
+                memo[metric.name] = (key, text)
+            append(text)
     return "".join(out).encode("utf-8")
+
+
+def _label_texts(labels: tuple[str, ...], own: tuple) -> tuple[list, list]:
+    """Per object: its 'name="escaped value"' pairs, and their sorted join (made once for
+    all the object's samples)."""
+    pairs = [[f'{n}="{_escape(v)}"' for n, v in zip(labels, values)] for values in own]
+    sorted_own = [i for _, i in _order(labels, ())]
+    return pairs, [",".join(p[i] for i in sorted_own) for p in pairs]
+
+
+def _family(metric: Metric, openmetrics: bool, labels: tuple[str, ...], texts: tuple[list, list],
+            data: tuple) -> str:
+    """One family's HELP, TYPE and samples, from its objects' values (or samples)."""
+    pairs, plain = texts
+    family, kind, sample_name = _names(metric, openmetrics)
+    out = [f"# HELP {family} {_help(metric.help, openmetrics)}\n# TYPE {family} {kind}\n"]
+    append = out.append
+    if metric.samples is not None:
+        extra = metric.labels
+        order = _order(labels, extra)
+        for own, samples in zip(pairs, data):
+            for values, value in samples:
+                mine = [f'{n}="{_escape(v)}"' for n, v in zip(extra, values)]
+                text = ",".join(own[i] if is_own else mine[i] for is_own, i in order)
+                append(f"{sample_name}{{{text}}} {_text(value)}\n")
+        return "".join(out)
+    for value, text in zip(data, plain):
+        if value is None:
+            continue
+        if metric.type == "info":  # its value is its labels; the sample is 1
+            info = ",".join(sorted([*(f'{n}="{_escape(v)}"' for n, v in value.items()),
+                                    *([text] if text else [])]))
+            append(f"{sample_name}{{{info}}} 1.0\n")
+        elif text:
+            append(f"{sample_name}{{{text}}} {_text(value)}\n")
+        else:
+            append(f"{sample_name} {_text(value)}\n")
+    return "".join(out)
 
 
 class Exposition:
@@ -117,10 +159,11 @@ class Exposition:
         self._own = CollectorRegistry(auto_describe=True)
         if own_process:
             ProcessCollector(registry=self._own)
+        self._memo: tuple[dict, dict] = ({}, {})  # render()'s, for the text format and OpenMetrics
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """(body, content type) for an Accept header; runs (or joins) one pass."""
         openmetrics = choose_encoder(accept)[1].startswith("application/openmetrics-text")
         ctx = Context(self._collector.collect(), self._reload() if self._reload else None)
         own = (openmetrics_latest if openmetrics else generate_latest)(self._own)  # OpenMetrics: with # EOF
-        return render(ctx, openmetrics) + own, OPENMETRICS if openmetrics else TEXT
+        return render(ctx, openmetrics, self._memo[openmetrics]) + own, OPENMETRICS if openmetrics else TEXT

@@ -69,3 +69,40 @@ def test_a_group_without_members_keeps_its_counter_in_the_output():
     text = render(Context(dataclasses.replace(snap, groups=(*snap.groups, gone)), None)).decode()
     assert 'vma_group_enomem_failures_total{cause="map_count",group="gone",syscall="mmap"} 4.0' in text
     assert 'vma_group_processes{group="gone"} 0.0' in text
+
+
+def with_process(snap, i, **changes):
+    import dataclasses
+
+    procs = list(snap.processes)
+    procs[i] = procs[i]._replace(**changes)
+    return dataclasses.replace(snap, processes=tuple(procs))
+
+
+@pytest.mark.parametrize("openmetrics", [False, True], ids=["text", "openmetrics"])
+def test_a_family_reused_from_the_last_render_is_what_a_fresh_render_writes(openmetrics):
+    """The memo across renders of changing snapshots: a value moved, a process gone, labels
+    changed, ENOMEM counts, nothing at all, the same again."""
+    base = fixture_snapshot()
+    first = base.processes[0]
+    import dataclasses
+
+    snaps = [base, base, with_process(base, 0, map_areas=first.map_areas + 1),
+             dataclasses.replace(base, processes=base.processes[1:]), with_process(base, 0, comm="renamed"),
+             with_failures(base), _EMPTY, base, with_failures(base)]
+    memo: dict = {}
+    for snap in snaps:
+        ctx = Context(snap, None)
+        assert render(ctx, openmetrics, memo) == render(ctx, openmetrics)
+    assert memo, "families were kept for the next render"
+
+
+def test_a_float_zero_is_written_with_its_sign_whatever_was_written_before():
+    """-0.0 == 0.0: a family holding a float zero is formatted afresh, never reused."""
+    base = fixture_snapshot()
+    memo: dict = {}
+    line = "vma_process_start_time_seconds{"
+    plus = render(Context(with_process(base, 0, start_time_seconds=0.0), None), False, memo).decode()
+    minus = render(Context(with_process(base, 0, start_time_seconds=-0.0), None), False, memo).decode()
+    assert [s.rsplit(" ", 1)[1] for s in plus.splitlines() if s.startswith(line)][0] == "0.0"
+    assert [s.rsplit(" ", 1)[1] for s in minus.splitlines() if s.startswith(line)][0] == "-0.0"
