@@ -101,7 +101,10 @@ def render(ctx: Context, openmetrics: bool = False, memo: dict | None = None) ->
                 texts = _label_texts(labels, own)
             text = _family(metric, openmetrics, labels, texts, data)
             if memo is not None:
-                memo[metric.name] = (key, text)
+                if exact:
+                    memo[metric.name] = (key, text)
+                else:  # kept, it would match a later 0 (int): -0.0 == 0, and its text says "-0.0"
+                    memo.pop(metric.name, None)
             append(text)
     return "".join(out).encode("utf-8")
 
