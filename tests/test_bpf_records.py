@@ -115,6 +115,14 @@ def test_an_unchanged_record_keeps_its_brief_and_a_changed_one_is_read_again():
     assert relocked.processes[1] is not second.processes[1], "mm_lock_seq moved: its whole record is new"
 
 
+def test_briefs_made_with_other_units_are_not_reused():
+    data = process() + end()
+    first = records.parse_brief(data, PAGE, TCK)
+    second = records.parse_brief(data, PAGE * 4, TCK, first)
+    assert second.processes[0] is not first.processes[0]
+    assert second.processes[0].virtual_bytes == 4 * first.processes[0].virtual_bytes
+
+
 def test_briefs_of_a_pass_with_another_end_are_not_reused():
     data = process() + end(features=records.FEAT_RSS_ATOMIC)
     first = records.parse_brief(data, PAGE, TCK)

@@ -108,6 +108,7 @@ class Briefs(NamedTuple):
     end: End
     processes: list[Brief]  # every process with an address space
     known: dict  # each record's bytes -> its Brief (or NO_MM), for the next pass to reuse
+    units: tuple[int, int] = (0, 0)  # (page size, clock ticks) the briefs were made with
 
 
 def _checked(data: bytes) -> tuple[End, memoryview]:
@@ -143,13 +144,14 @@ def parse_brief(data: bytes, page_size: int, clk_tck: int, last: Briefs | None =
 
     A record byte for byte the same as one of *last* (the pass before, on the same
     kernel) is that process unchanged: the same identity, comm, counters and mm_lock_seq.
-    It gets the same Brief, not unpacked again. Most processes of a node are quiet
+    It gets the same Brief, not unpacked again (with the same page size and clock ticks). Most processes of a node are quiet
     between two scrapes; on 10,000 this is most of the pass's own Python."""
     end, body = _checked(data)
     has_rss = bool(end.features & (FEAT_RSS_PERCPU | FEAT_RSS_ATOMIC | FEAT_RSS_APPROX))
     has_huge = bool(end.features & FEAT_HUGETLB)
     npt, page, new, brief, unpack = 1_000_000_000 // clk_tck, page_size, tuple.__new__, Brief, BRIEF.unpack
-    seen = last.known if last is not None and last.end == end else {}
+    same = last is not None and last.end == end and last.units == (page_size, clk_tck)
+    seen = last.known if same else {}
     comms: dict[bytes, str] = {}
     known: dict = {}
     out = []
@@ -169,7 +171,7 @@ def parse_brief(data: bytes, page_size: int, clk_tck: int, last: Briefs | None =
         known[raw] = b
         if b is not NO_MM:
             out.append(b)
-    return Briefs(end, out, known)
+    return Briefs(end, out, known, (page_size, clk_tck))
 
 
 def record_of(end: End, brief: Brief, page_size: int, clk_tck: int) -> ProcessRecord:

@@ -133,7 +133,7 @@ struct rss_sum {
 	__u64 counters[4]; /* rss_stat[i].counters: per-CPU cookies of s32 deltas */
 	long sum[4];
 	__u64 cookie;      /* cpu_probe's, to find each CPU's offset */
-	__u32 adjacent;    /* the four s32 deltas of a CPU lie side by side (6.5+) */
+	__u32 adjacent;    /* the four s32 deltas of a CPU lie side by side (6.6+) */
 };
 
 /* bpf_loop() callback: add CPU cpu's deltas, as percpu_counter_sum() does.
@@ -146,7 +146,7 @@ static long add_cpu(__u64 cpu, struct rss_sum *s)
 	if (off == -1)
 		return 1; /* past nr_cpu_ids: stop */
 	if (s->adjacent) {
-		/* percpu_counter_init_many() (6.5+) allocates an mm's four counters as
+		/* percpu_counter_init_many() (6.6+) allocates an mm's four counters as
 		 * one per-CPU array of s32: one read gives a CPU's four deltas */
 		__s32 d[4] = {};
 
@@ -176,7 +176,10 @@ static __always_inline void read_rss_stat(struct mm_struct *mm, struct rss_sum *
 	__u8 *copy = bpf_map_lookup_elem(&rss_copy, &zero);
 
 	/* every offset is a constant once libbpf has relocated it: the verifier checks them */
-	if (copy && size <= RSS_STAT_BYTES && step * 3 + counters_at + 8 <= RSS_STAT_BYTES &&
+	/* size == 4 * step: the array's elements are the size of struct percpu_counter, whose
+	 * layout step and the offsets describe; a kernel with another element type is read by
+	 * the field-by-field path below, relocated against its own fields (or refused at load) */
+	if (copy && size == 4 * step && size <= RSS_STAT_BYTES && step * 3 + counters_at + 8 <= RSS_STAT_BYTES &&
 	    step * 3 + count_at + 8 <= RSS_STAT_BYTES && !bpf_probe_read_kernel(copy, size, &mm->rss_stat)) {
 		for (int i = 0; i < 4; i++) {
 			s->sum[i] = *(long *)(copy + step * i + count_at);
