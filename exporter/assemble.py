@@ -36,7 +36,7 @@ def build_snapshot(result: PassResult, node: NodeFacts, *, everyone: bool, times
         numa_pools=node.numa_pools,
         processes=tuple(result.samples),
         groups=aggregate_groups(result, group_enomem),
-        watched=len(result.found),
+        watched=result.watched,
         scanned=result.scanned,
         read_errors_total=dict(errors_total),
         read_errors=dict(result.errors),

@@ -24,21 +24,6 @@ TEXT = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-_INTS: dict[int, str] = {}  # an int's text: most values are counts and bytes, and repeat scrape after scrape
-
-
-def _text(value) -> str:
-    """floatToGoString(value), an int's remembered (bounded: cleared when large)."""
-    if type(value) is not int:
-        return floatToGoString(value)  # floats as they come: -0.0 and NaN would not key a dict exactly
-    text = _INTS.get(value)
-    if text is None:
-        if len(_INTS) >= 65536:
-            _INTS.clear()
-        text = _INTS[value] = floatToGoString(value)
-    return text
-
-
 def _escape(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
@@ -131,7 +116,7 @@ def _family(metric: Metric, openmetrics: bool, labels: tuple[str, ...], texts: t
             for values, value in samples:
                 mine = [f'{n}="{_escape(v)}"' for n, v in zip(extra, values)]
                 text = ",".join(own[i] if is_own else mine[i] for is_own, i in order)
-                append(f"{sample_name}{{{text}}} {_text(value)}\n")
+                append(f"{sample_name}{{{text}}} {floatToGoString(value)}\n")
         return "".join(out)
     for value, text in zip(data, plain):
         if value is None:
@@ -141,9 +126,9 @@ def _family(metric: Metric, openmetrics: bool, labels: tuple[str, ...], texts: t
                                     *([text] if text else [])]))
             append(f"{sample_name}{{{info}}} 1.0\n")
         elif text:
-            append(f"{sample_name}{{{text}}} {_text(value)}\n")
+            append(f"{sample_name}{{{text}}} {floatToGoString(value)}\n")
         else:
-            append(f"{sample_name} {_text(value)}\n")
+            append(f"{sample_name} {floatToGoString(value)}\n")
     return "".join(out)
 
 

@@ -45,11 +45,7 @@ def reason_of(exc: ProcfsError) -> str:
 
 @dataclass
 class PassResult:
-    # Every watched process as the source gave it, with its group and map areas (None:
-    # maps unreadable) at the same index.
-    found: list[ProcessSample]
-    groups: list[str]
-    areas: list[int | None]
+    watched: int  # processes a group rule matched
     # Per group, tallied in the pass: [members, max map areas, map areas, VIRT, RES, hugetlb].
     tallies: dict[str, list[int]]
     # Whole samples, most map areas first: the exported ones, or every watched one
@@ -177,4 +173,4 @@ class Policy:
         if not everyone:
             self.predicted = {s.identity for s in samples if s.exported}
         source.end_pass()
-        return PassResult(found_, groups, areas, tallies, samples, errors, scanned, complete, failing)
+        return PassResult(len(found_), tallies, samples, errors, scanned, complete, failing)

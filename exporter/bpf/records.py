@@ -144,8 +144,9 @@ def parse_brief(data: bytes, page_size: int, clk_tck: int, last: Briefs | None =
 
     A record byte for byte the same as one of *last* (the pass before, on the same
     kernel) is that process unchanged: the same identity, comm, counters and mm_lock_seq.
-    It gets the same Brief, not unpacked again (with the same page size and clock ticks). Most processes of a node are quiet
-    between two scrapes; on 10,000 this is most of the pass's own Python."""
+    It gets the same Brief, not unpacked again (given the same page size and clock ticks).
+    Most processes of a node are quiet between two scrapes; on 10,000 this is most of the
+    pass's own Python."""
     end, body = _checked(data)
     has_rss = bool(end.features & (FEAT_RSS_PERCPU | FEAT_RSS_ATOMIC | FEAT_RSS_APPROX))
     has_huge = bool(end.features & FEAT_HUGETLB)

@@ -53,7 +53,6 @@ class BpfSource(ProcfsSource):
         self._pass: records.Briefs | None = None
         self._counts: dict = {}
         self._boot: float | None = None
-        self._odd_is_busy = False
         self._retired: list[ProcessFailures] = []
         self.node_failures: dict[tuple[str, str], int] = {}
         self.overflows: dict[str, int] = {}
@@ -74,7 +73,6 @@ class BpfSource(ProcfsSource):
         self.node_failures = {(s, c): totals.get((s, c), 0) for s in SYSCALLS for c in CAUSES}
         self.overflows = self._enomem.overflows()
         self._pass, self._counts, self._boot = p, counts, node.boot_time
-        self._odd_is_busy = bool(p.end.features & records.FEAT_SEQ_COUNT)
         # Briefs of the records: the policy reads a brief's pid, starttime_ticks, comm,
         # map_areas, virtual_bytes, resident_bytes and hugetlb_bytes as a sample's, and only
         # the exported ones become samples (sample()), from their whole records. A process
@@ -102,7 +100,7 @@ class BpfSource(ProcfsSource):
         """The mark under which a breakdown stays valid: mm_lock_seq, unless the kernel has
         none or a writer holds the lock right now (an odd seqcount): then None, re-read."""
         seq = rec.mm_seq
-        if seq is None or (self._odd_is_busy and seq & 1):
+        if seq is None or (seq & 1 and self._pass.end.features & records.FEAT_SEQ_COUNT):
             return None
         return seq
 

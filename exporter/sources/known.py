@@ -44,7 +44,7 @@ class KnownProcesses:
         self._this: dict[int, Known] = {}
         self._passes = 0
         self._saved = 0
-        self.saved = 0  # stat reads the last pass saved (for tests and benchmarks)
+        self.saved = 0  # stat reads the last pass saved (tests/test_known.py)
 
     def lookup(self, pid: int, inode: int) -> Known | None:
         """The last pass's entry if the process is the same and not due for a refresh."""
